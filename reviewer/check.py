@@ -1,0 +1,87 @@
+"""Pure: the model's answers checked against the diff, merged into one score and verdict."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from reviewer.diff import FileDiff
+from reviewer.model import Finding, ModelAnswer, PlacedFinding, Verdict, severity_rank
+
+SPACE = re.compile(r"\s+")
+
+
+def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
+    """Mark a finding placed only when its path and line are a line of the reviewed diff."""
+    file = files.get(finding.path) or _by_old_path(finding.path, files)
+    line = file.line_at(finding.side, finding.line) if file else None
+    placed = line is not None
+    end = finding.end_line
+    if placed and file and end is not None and (end < finding.line
+                                                or file.line_at(finding.side, end) is None):
+        end = None  # a range that leaves the diff is narrowed to its first line, not moved
+    path = file.path if file else finding.path
+    text = line.text if line else finding.title
+    data = finding.model_dump() | {"path": path, "end_line": end}
+    return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
+
+
+def _by_old_path(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
+    return next((f for f in files.values() if f.old_path == path), None)
+
+
+def fingerprint(rule: str | None, path: str, text: str) -> str:
+    """Stable across runs: rule, path and the normalised text of the line (not its number)."""
+    key = "\0".join((rule or "", path, SPACE.sub(" ", text).strip().lower()))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def merge_score(answers: Sequence[ModelAnswer], weights: Sequence[int]) -> int:
+    """One score for the merge request: the requests' scores weighted by their changed lines."""
+    total = sum(weights) or len(answers)
+    if not answers:
+        return 100
+    raw = sum(a.score * (w or 1) for a, w in zip(answers, weights, strict=True)) / total
+    return clamp(round(raw))
+
+
+def clamp(score: int) -> int:
+    return max(0, min(100, score))
+
+
+def consistent_verdict(verdict: Verdict, findings: Sequence[Finding]) -> Verdict:
+    """A verdict that the findings support: no approve over a major or worse finding."""
+    worst = max((severity_rank(f.severity) for f in findings), default=-1)
+    if worst >= severity_rank("critical"):
+        return "request_changes"
+    if verdict == "approve" and worst >= severity_rank("major"):
+        return "comment"
+    if verdict == "request_changes" and worst < severity_rank("major"):
+        return "comment"  # asking for changes needs a finding that says which
+    return verdict
+
+
+def merge_verdict(answers: Sequence[ModelAnswer]) -> Verdict:
+    """The strictest verdict any request gave."""
+    order: list[Verdict] = ["approve", "comment", "request_changes"]
+    return max((a.verdict for a in answers), key=order.index, default="approve")
+
+
+def cap_score(score: int, findings: Sequence[Finding]) -> int:
+    """A score that does not contradict the worst finding (no 95 over a blocker)."""
+    caps = {"blocker": 30, "critical": 49, "major": 79}
+    limit = min((caps[f.severity] for f in findings if f.severity in caps), default=100)
+    return min(score, limit)
+
+
+def gate(score: int, findings: Sequence[Finding], fail_under: int | None,
+         fail_on: str | None) -> str | None:
+    """Why the quality gate fails, or None when it passes."""
+    if fail_under is not None and score < fail_under:
+        return f"score {score} is below --fail-under {fail_under}"
+    if fail_on is not None:
+        hits = [f for f in findings if severity_rank(f.severity) >= severity_rank(fail_on)]  # type: ignore[arg-type]
+        if hits:
+            return f"{len(hits)} finding(s) at or above --fail-on {fail_on}"
+    return None

@@ -1,0 +1,212 @@
+"""The command line; the only place where errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from reviewer import __version__
+from reviewer.config import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, load_settings
+from reviewer.errors import ReviewerError, UsageError
+from reviewer.model import Review
+from reviewer.render import terminal
+
+T = TypeVar("T")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Review GitLab merge requests with any OpenAI-compatible model.")
+spec_app = typer.Typer(no_args_is_help=True, help="Work with review rules (the spec).")
+app.add_typer(spec_app, name="spec")
+
+GITLAB, MODEL, SPEC, OUTPUT, LOCAL = "GitLab", "Model", "Spec", "Output and gate", "Local mode"
+
+
+def _opt(help_text: str, env: str | None, panel: str, *names: str) -> Any:
+    shown = f"{help_text} [env: {env}]" if env else help_text
+    return typer.Option(*names, help=shown, rich_help_panel=panel, show_default=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reviewer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False,
+          ) -> None:
+    """Review GitLab merge requests with any OpenAI-compatible model."""
+
+
+@app.command()
+def review(
+    gitlab_url: Annotated[str | None, _opt("GitLab URL.", "REVIEWER_GITLAB_URL, CI_SERVER_URL",
+                                           GITLAB, "--gitlab-url")] = None,
+    token: Annotated[str | None, _opt("GitLab token with the api scope.",
+                                      "REVIEWER_GITLAB_TOKEN, GITLAB_TOKEN", GITLAB,
+                                      "--token")] = None,
+    project: Annotated[str | None, _opt("Project id or path (group/name).",
+                                        "CI_MERGE_REQUEST_PROJECT_ID, CI_PROJECT_ID", GITLAB,
+                                        "--project")] = None,
+    mr: Annotated[int | None, _opt("Merge request IID.", "REVIEWER_MR_IID, "
+                                   "CI_MERGE_REQUEST_IID", GITLAB, "--mr")] = None,
+    mr_url: Annotated[str | None, _opt("Merge request URL, instead of --project and --mr.",
+                                       "REVIEWER_MR_URL", GITLAB, "--mr-url")] = None,
+    base_url: Annotated[str | None, _opt(f"OpenAI-compatible API URL [default: "
+                                         f"{DEFAULT_BASE_URL}]", "REVIEWER_BASE_URL, "
+                                         "OPENAI_BASE_URL", MODEL, "--base-url")] = None,
+    api_key: Annotated[str | None, _opt("API key for the model server.",
+                                        "REVIEWER_API_KEY, OPENAI_API_KEY", MODEL,
+                                        "--api-key")] = None,
+    model: Annotated[str | None, _opt(f"Model name [default: {DEFAULT_MODEL}]",
+                                      "REVIEWER_MODEL", MODEL, "--model")] = None,
+    max_output_tokens: Annotated[int | None, _opt("Most tokens the model may answer with "
+                                                  "[default: 2048]", "REVIEWER_MAX_OUTPUT_TOKENS",
+                                                  MODEL, "--max-output-tokens")] = None,
+    max_input_tokens: Annotated[int | None, _opt("Most prompt tokens per request; larger "
+                                                 "changes are split [default: 6000]",
+                                                 "REVIEWER_MAX_INPUT_TOKENS", MODEL,
+                                                 "--max-input-tokens")] = None,
+    timeout: Annotated[float | None, _opt("Seconds to wait for each answer [default: 300]",
+                                          "REVIEWER_TIMEOUT", MODEL, "--timeout")] = None,
+    spec: Annotated[str | None, _opt("Rules: a directory or git URL [default: bundled]",
+                                     "REVIEWER_SPEC", SPEC, "--spec")] = None,
+    spec_ref: Annotated[str | None, _opt("Branch, tag or commit of a spec git URL.",
+                                         "REVIEWER_SPEC_REF", SPEC, "--spec-ref")] = None,
+    spec_dir: Annotated[str | None, _opt("Folder of the rules inside the spec.",
+                                         "REVIEWER_SPEC_DIR", SPEC, "--spec-dir")] = None,
+    exclude: Annotated[list[str] | None, _opt("Gitignore-style glob of files not to review; "
+                                              "repeatable.", "REVIEWER_EXCLUDE (comma-separated)",
+                                              SPEC, "--exclude")] = None,
+    output: Annotated[Path | None, _opt("Where to write the review JSON [default: review.json]",
+                                        "REVIEWER_OUTPUT", OUTPUT, "--output", "-o")] = None,
+    dry_run: Annotated[bool | None, _opt("Print the review; post nothing.", "REVIEWER_DRY_RUN",
+                                         OUTPUT, "--dry-run/--post")] = None,
+    fail_under: Annotated[int | None, _opt("Exit 3 when the score is below this.",
+                                           "REVIEWER_FAIL_UNDER", OUTPUT, "--fail-under")] = None,
+    fail_on: Annotated[str | None, _opt("Exit 3 on a finding of this severity or worse "
+                                        "(info|minor|major|critical|blocker).", "REVIEWER_FAIL_ON",
+                                        OUTPUT, "--fail-on")] = None,
+    local: Annotated[bool | None, _opt("Review a local git range; no GitLab needed.",
+                                       "REVIEWER_LOCAL", LOCAL, "--local")] = None,
+    base: Annotated[str | None, _opt("Base ref [default: the remote's default branch, else "
+                                     "main/master]", "REVIEWER_BASE", LOCAL, "--base")] = None,
+    head: Annotated[str | None, _opt("Head ref [default: the working tree]", "REVIEWER_HEAD",
+                                     LOCAL, "--head")] = None,
+    repo: Annotated[Path | None, _opt("Repository to review [default: .]", "REVIEWER_REPO",
+                                      LOCAL, "--repo")] = None,
+    verbose: Annotated[bool | None, _opt("Show tracebacks and progress.", "REVIEWER_VERBOSE",
+                                         OUTPUT, "--verbose", "-v")] = None,
+) -> None:
+    """Review a merge request (or with --local, a local git range) and post the review."""
+    flags = {k: v for k, v in locals().items()}
+    settings = _guard(lambda: _settings(flags), verbose=bool(verbose))
+    _guard(lambda: _review(settings), verbose=settings.verbose, secrets=settings.secrets())
+
+
+def _settings(flags: dict[str, Any]) -> Settings:
+    settings = load_settings(flags)
+    if settings.local and (settings.mr_url or flags.get("mr") is not None):
+        raise UsageError("--local reviews a local git range; drop --mr/--mr-url, or drop --local")
+    if not settings.local and (flags.get("base") or flags.get("head")):
+        raise UsageError("--base and --head belong to --local")
+    return settings
+
+
+def _review(settings: Settings) -> None:
+    from reviewer.review import run  # the heavy imports wait until a review really runs
+
+    outcome = run(settings)
+    Console(soft_wrap=False).print(terminal(outcome.review))
+    _print_outputs(settings, outcome.review, outcome.note_url)
+    if outcome.gate_failure:
+        _fail(f"quality gate failed: {outcome.gate_failure}", EXIT_GATE)
+
+
+def _print_outputs(settings: Settings, review: Review, note_url: str | None) -> None:
+    typer.echo(f"review written to {settings.output}")
+    if note_url:
+        typer.echo(f"review posted: {note_url}")
+    elif review.merge_request and settings.dry_run:
+        typer.echo("dry run: nothing posted")
+
+
+@spec_app.command("check")
+def spec_check(
+    source: Annotated[str | None, typer.Argument(help="Directory or git URL [default: bundled]",
+                                                 show_default=False)] = None,
+    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag or commit of a URL.")]
+    = None,
+    spec_dir: Annotated[str | None, typer.Option("--spec-dir", help="Folder inside the spec.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rules as JSON.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Validate a spec and list its rules (exit 1 with file:line on an error)."""
+    settings = _guard(lambda: load_settings({"spec": source, "spec_ref": ref,
+                                             "spec_dir": spec_dir}), verbose=verbose)
+    from reviewer.review import load_spec
+
+    loaded = _guard(lambda: load_spec(settings), verbose=verbose, secrets=settings.secrets())
+    if as_json:
+        typer.echo(json.dumps([{"id": r.id, "title": r.title, "severity": r.severity,
+                                "paths": list(r.paths), "file": r.file} for r in loaded.rules],
+                              indent=2))
+        return
+    table = Table(title=f"{len(loaded.rules)} rules in {loaded.source}")
+    for column in ("id", "severity", "title", "paths", "file"):
+        table.add_column(column)
+    for r in loaded.rules:
+        table.add_row(r.id, r.severity, r.title, ", ".join(r.paths), f"{r.file}:{r.line}")
+    Console().print(table)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of review.json."""
+    typer.echo(json.dumps(Review.model_json_schema(), indent=2))
+
+
+def _guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = ()) -> T:
+    """Run action; a failure becomes one line on stderr and its exit code."""
+    try:
+        return action()
+    except ReviewerError as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(_redact(str(exc), secrets), EXIT_USAGE if isinstance(exc, UsageError) else
+              EXIT_FAILED)
+    except (KeyboardInterrupt, typer.Exit):
+        raise
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(_redact(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
+                      "traceback, and please report it)", secrets), EXIT_FAILED)
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return " ".join(text.split())
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    kind = "" if code == EXIT_GATE else "error: "
+    sys.stderr.write(f"reviewer: {kind}{message}\n")
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()

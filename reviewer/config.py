@@ -1,0 +1,112 @@
+"""Settings, read once: flags > REVIEWER_* > GitLab's CI_* > defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from reviewer.errors import UsageError
+from reviewer.model import Severity
+
+DEFAULT_BASE_URL = "http://localhost:11434/v1"
+DEFAULT_MODEL = "qwen2.5-coder:7b"
+MANUAL_SOURCES = frozenset({"web", "api", "trigger", "pipeline", "schedule", "chat"})
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every option of a run; built once in cli.py and passed down."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    gitlab_url: str | None = Field(None, validation_alias=_env(
+        "gitlab_url", "REVIEWER_GITLAB_URL", "CI_SERVER_URL"))
+    token: SecretStr | None = Field(None, validation_alias=_env(
+        "token", "REVIEWER_GITLAB_TOKEN", "GITLAB_TOKEN"))
+    project: str | None = Field(None, validation_alias=_env(
+        "project", "REVIEWER_PROJECT", "CI_MERGE_REQUEST_PROJECT_ID", "CI_PROJECT_ID"))
+    mr: int | None = Field(None, validation_alias=_env(
+        "mr", "REVIEWER_MR_IID", "CI_MERGE_REQUEST_IID"))
+    mr_url: str | None = Field(None, validation_alias=_env("mr_url", "REVIEWER_MR_URL"))
+
+    base_url: str = Field(DEFAULT_BASE_URL, validation_alias=_env(
+        "base_url", "REVIEWER_BASE_URL", "OPENAI_BASE_URL"))
+    api_key: SecretStr | None = Field(None, validation_alias=_env(
+        "api_key", "REVIEWER_API_KEY", "OPENAI_API_KEY"))
+    model: str = Field(DEFAULT_MODEL, validation_alias=_env("model", "REVIEWER_MODEL"))
+    max_output_tokens: int = Field(2048, gt=0, validation_alias=_env(
+        "max_output_tokens", "REVIEWER_MAX_OUTPUT_TOKENS"))
+    max_input_tokens: int = Field(6000, ge=500, validation_alias=_env(
+        "max_input_tokens", "REVIEWER_MAX_INPUT_TOKENS"))
+    timeout: float = Field(300.0, gt=0, validation_alias=_env("timeout", "REVIEWER_TIMEOUT"))
+
+    spec: str | None = Field(None, validation_alias=_env("spec", "REVIEWER_SPEC"))
+    spec_ref: str | None = Field(None, validation_alias=_env("spec_ref", "REVIEWER_SPEC_REF"))
+    spec_dir: str | None = Field(None, validation_alias=_env("spec_dir", "REVIEWER_SPEC_DIR"))
+    spec_token: SecretStr | None = Field(None, validation_alias=_env(
+        "spec_token", "REVIEWER_SPEC_TOKEN"))
+    exclude: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias=_env(
+        "exclude", "REVIEWER_EXCLUDE"))
+
+    output: Path = Field(Path("review.json"), validation_alias=_env("output", "REVIEWER_OUTPUT"))
+    dry_run: bool = Field(False, validation_alias=_env("dry_run", "REVIEWER_DRY_RUN"))
+    fail_under: int | None = Field(None, ge=0, le=100, validation_alias=_env(
+        "fail_under", "REVIEWER_FAIL_UNDER"))
+    fail_on: Severity | None = Field(None, validation_alias=_env("fail_on", "REVIEWER_FAIL_ON"))
+
+    local: bool = Field(False, validation_alias=_env("local", "REVIEWER_LOCAL"))
+    base: str | None = Field(None, validation_alias=_env("base", "REVIEWER_BASE"))
+    head: str | None = Field(None, validation_alias=_env("head", "REVIEWER_HEAD"))
+    repo: Path = Field(Path(), validation_alias=_env("repo", "REVIEWER_REPO"))
+    verbose: bool = Field(False, validation_alias=_env("verbose", "REVIEWER_VERBOSE"))
+
+    # GitLab's predefined variables: read, never set by flags.
+    ci_pipeline_source: str | None = Field(None, validation_alias="CI_PIPELINE_SOURCE")
+    ci_commit_ref_name: str | None = Field(None, validation_alias="CI_COMMIT_REF_NAME")
+    ci_job_token: SecretStr | None = Field(None, validation_alias="CI_JOB_TOKEN")
+    ci_server_host: str | None = Field(None, validation_alias="CI_SERVER_HOST")
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _split_globs(cls, value: Any) -> Any:
+        # One glob per flag, or a comma/newline separated list in the environment.
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(g.strip() for item in value for g in str(item).replace("\n", ",")
+                         .split(",") if g.strip())
+        return value
+
+    @field_validator("fail_on", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def model_host(self) -> str:
+        """Host (and port) of the model server, without credentials or path."""
+        return urlsplit(self.base_url).hostname or self.base_url
+
+    def secrets(self) -> list[str]:
+        """Every secret value in use, for redaction of anything printed."""
+        found = [s.get_secret_value() for s in
+                 (self.token, self.api_key, self.spec_token, self.ci_job_token) if s]
+        return [s for s in found if len(s) >= 4]
+
+
+def load_settings(flags: dict[str, Any]) -> Settings:
+    """Build Settings from the flags that were given, the environment and defaults."""
+    given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        raise UsageError(f"invalid setting {where}: {err['msg']}") from None

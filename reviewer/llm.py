@@ -1,0 +1,186 @@
+"""The model call: structured-output negotiation, validation, one repair retry."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from pydantic import ValidationError
+
+from reviewer.errors import ModelError
+from reviewer.model import ModelAnswer, Usage, answer_schema
+from reviewer.prompt import Request, repair_message, with_schema
+
+MODES = ("json_schema", "json_object", "plain")
+THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+# A server that saw far fewer tokens than we sent truncated the prompt (Ollama does, silently).
+TRUNCATION_RATIO = 0.6
+MIN_CHECKED_TOKENS = 1000
+CHARS_PER_REAL_TOKEN = 4
+
+
+@dataclass
+class ModelClient:
+    """One model endpoint; remembers which structured-output mode it accepts."""
+
+    base_url: str
+    api_key: str | None
+    model: str
+    max_output_tokens: int
+    timeout: float
+    host: str
+    mode_index: int = 0
+    usage: Usage = field(default_factory=Usage)
+    _client: openai.OpenAI | None = None
+
+    @property
+    def mode(self) -> str:
+        return MODES[self.mode_index]
+
+    def client(self) -> openai.OpenAI:
+        if self._client is None:
+            # Local servers need no key, but the SDK insists on one.
+            self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "none",
+                                         timeout=self.timeout, max_retries=2)
+        return self._client
+
+    def review(self, request: Request) -> ModelAnswer:
+        """Ask for one review; validate it, with one repair retry on an invalid answer."""
+        messages = request.as_openai()
+        content = self._complete(messages, request)
+        try:
+            return parse_answer(content)
+        except ValueError as exc:
+            error = str(exc)
+        messages += [{"role": "assistant", "content": content},
+                     {"role": "user", "content": repair_message(error)}]
+        content = self._complete(messages, request)
+        try:
+            return parse_answer(content)
+        except ValueError as exc:
+            raise ModelError(f"model {self.model} returned an invalid review twice ({exc}); "
+                             "try a larger or instruction-tuned model") from None
+
+    def _complete(self, messages: list[dict[str, Any]], request: Request) -> str:
+        while True:
+            try:
+                response = self.client().chat.completions.create(
+                    model=self.model, messages=self._with_mode(messages),  # type: ignore[arg-type]
+                    max_tokens=self.max_output_tokens, temperature=0.1,
+                    extra_body=self._format(),
+                )
+                break
+            except openai.APIStatusError as exc:
+                if self.mode == "plain" or not _about_format(exc):
+                    raise ModelError(_describe(exc, self)) from None
+                self.mode_index += 1  # the server cannot do this mode: try the next, remember it
+            except openai.APIError as exc:
+                raise ModelError(_describe(exc, self)) from None
+        return self._accept(response, request)
+
+    def _with_mode(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Without a response_format the schema itself has to be in the instructions.
+        if self.mode != "plain" or messages[0]["role"] != "system":
+            return messages
+        system = messages[0]["content"] + with_schema(answer_schema())
+        return [{"role": "system", "content": system}, *messages[1:]]
+
+    def _format(self) -> dict[str, Any]:
+        schema = answer_schema()
+        if self.mode == "json_schema":
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": "review", "schema": schema}}}
+        if self.mode == "json_object":
+            return {"response_format": {"type": "json_object", "schema": schema}}
+        return {}
+
+    def _accept(self, response: Any, request: Request) -> str:
+        if not response.choices:
+            raise ModelError(f"model server at {self.host} returned no choices")
+        choice = response.choices[0]
+        self._count(response, request)
+        if choice.finish_reason == "length":
+            raise ModelError(f"the model's answer was cut off at {self.max_output_tokens} tokens: "
+                             "raise --max-output-tokens (REVIEWER_MAX_OUTPUT_TOKENS)")
+        return str(choice.message.content or "")
+
+    def _count(self, response: Any, request: Request) -> None:
+        self.usage.requests += 1
+        if response.usage is None:
+            return
+        self.usage.prompt_tokens += response.usage.prompt_tokens or 0
+        self.usage.completion_tokens += response.usage.completion_tokens or 0
+        expected = request.chars // CHARS_PER_REAL_TOKEN
+        seen = response.usage.prompt_tokens or 0
+        if expected >= MIN_CHECKED_TOKENS and 0 < seen < expected * TRUNCATION_RATIO:
+            raise ModelError(
+                f"the model server saw only {seen} of about {expected} prompt tokens: its context "
+                "window cut the diff (Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: "
+                "--ctx-size), or lower --max-input-tokens")
+
+
+def _about_format(exc: openai.APIStatusError) -> bool:
+    # Servers reject an unknown response_format with 400 or 422, and llama-cpp-python's with a
+    # 500 from its request validation; a mention of the format field is the common signal, so
+    # a 400 for a too-long prompt is not mistaken for it.
+    if exc.status_code not in (400, 422, 500):
+        return False
+    text = str(exc).lower()
+    return any(w in text for w in ("response_format", "json_schema", "json_object", "schema"))
+
+
+def _describe(exc: openai.APIError, client: ModelClient) -> str:
+    where = f"model server at {client.host}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"{where} did not answer within {client.timeout:g}s: raise --timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot reach the {where}: check --base-url (REVIEWER_BASE_URL) and that it runs"
+    if isinstance(exc, openai.AuthenticationError):
+        return f"{where} rejected the API key (401): check --api-key (REVIEWER_API_KEY)"
+    if isinstance(exc, openai.NotFoundError):
+        return (f"{where} has no model {client.model!r} (404): check --model, or the path of "
+                "--base-url (usually ends in /v1)")
+    if isinstance(exc, openai.APIStatusError):
+        return f"{where} failed with HTTP {exc.status_code}: {_message(exc)}"
+    return f"{where} failed: {exc}"
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+        if isinstance(inner, str):
+            return inner[:300]
+    return str(exc.message)[:300]
+
+
+def extract_json(content: str) -> str:
+    """The JSON object in a reply: without <think> blocks, Markdown fences or chatter."""
+    text = THINK.sub("", content).strip()
+    fenced = FENCE.search(text)
+    if fenced and "{" in fenced.group(1):
+        text = fenced.group(1).strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end < start:
+        raise ValueError("the reply contains no JSON object")
+    return text[start:end + 1]
+
+
+def parse_answer(content: str) -> ModelAnswer:
+    """Validate a reply as the model's answer; ValueError says what is wrong."""
+    try:
+        data = json.loads(extract_json(content))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+    try:
+        return ModelAnswer.model_validate(data)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                           for e in exc.errors()[:5])
+        raise ValueError(f"does not match the schema: {errors}") from None

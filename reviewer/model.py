@@ -1,0 +1,167 @@
+"""The contracts: the model's answer (untrusted input) and the review artifact (our output)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Severity = Literal["info", "minor", "major", "critical", "blocker"]
+Verdict = Literal["approve", "comment", "request_changes"]
+Side = Literal["new", "old"]
+
+MAX_FINDINGS_PER_ANSWER = 12
+SEVERITIES: tuple[Severity, ...] = ("info", "minor", "major", "critical", "blocker")
+
+
+def severity_rank(severity: Severity) -> int:
+    """Position of a severity from info (0) to blocker (4)."""
+    return SEVERITIES.index(severity)
+
+
+def _words(value: Any) -> Any:
+    # Small models write "Major", "request changes" or "Request-Changes"; accept the meaning.
+    if isinstance(value, str):
+        return value.strip().lower().replace(" ", "_").replace("-", "_")
+    return value
+
+
+class Finding(BaseModel):
+    """One problem the model reports, as it reports it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str = Field(description="File path as shown in the diff header (new path).")
+    line: int = Field(description="Line number from the diff: the new-file number, or the "
+                      "old-file number when side is 'old'.")
+    side: Side = Field(default="new", description="'new' for added or unchanged lines, "
+                       "'old' for removed lines.")
+    end_line: int | None = Field(default=None, description="Last line of a multi-line finding.")
+    severity: Severity
+    rule: str | None = Field(default=None, description="Id of the rule this finding applies.")
+    title: str = Field(description="One short line.")
+    message: str = Field(description="What is wrong and how to fix it.")
+    suggestion: str | None = Field(default=None, description="Replacement code for the lines, "
+                                   "or null.")
+
+    @field_validator("severity", "side", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        return _words(value)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _strip_prefix(cls, value: Any) -> Any:
+        # Models often copy the "b/" of git's diff header.
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith(("a/", "b/")):
+                return value[2:]
+        return value
+
+
+class ModelAnswer(BaseModel):
+    """The answer to one review request (DESIGN.md section 2)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    score: int = Field(description="Overall quality of the change, 0 (unacceptable) to 100.")
+    verdict: Verdict
+    summary: str = Field(description="Two to five sentences on the change as a whole.")
+    findings: list[Finding] = Field(default_factory=list)
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        return _words(value)
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _round(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value)
+        return value
+
+
+def answer_schema() -> dict[str, Any]:
+    """JSON schema of the model's answer, for structured output."""
+    schema = ModelAnswer.model_json_schema()
+    # Bounds guide constrained decoding (small models otherwise loop, adding findings until
+    # the token limit); validation stays lenient, so a longer answer is never lost.
+    # (No maxLength on strings: llama.cpp expands it into grammar rules and gives up.)
+    schema["properties"]["score"].update(minimum=0, maximum=100)
+    schema["properties"]["findings"]["maxItems"] = MAX_FINDINGS_PER_ANSWER
+    schema["$defs"]["Finding"]["properties"]["line"]["minimum"] = 1
+    return schema
+
+
+class PlacedFinding(Finding):
+    """A finding after it was checked against the diff."""
+
+    placed: bool = Field(description="True when path and line are a line of the reviewed diff.")
+    fingerprint: str = Field(description="Stable id: rule, path and the text of the line.")
+
+
+class SkippedFile(BaseModel):
+    path: str
+    reason: str
+
+
+class MergeRequestInfo(BaseModel):
+    project: str
+    iid: int
+    web_url: str
+    title: str
+    source_branch: str
+    target_branch: str
+    base_sha: str
+    start_sha: str
+    head_sha: str
+
+
+class LocalInfo(BaseModel):
+    repository: str
+    base: str
+    head: str
+    base_sha: str
+    head_sha: str | None = Field(description="Null when the working tree was reviewed.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    host: str
+    structured_output: str | None = None
+
+
+class SpecInfo(BaseModel):
+    source: str
+    ref: str | None
+    commit: str | None
+    rules: list[str]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+
+class Review(BaseModel):
+    """The review artifact, review.json (schema_version 1)."""
+
+    schema_version: Literal[1] = 1
+    generated_at: datetime
+    tool_version: str
+    merge_request: MergeRequestInfo | None = None
+    local: LocalInfo | None = None
+    model: ModelInfo
+    spec: SpecInfo
+    score: int = Field(ge=0, le=100)
+    verdict: Verdict
+    summary: str
+    findings: list[PlacedFinding]
+    files_reviewed: list[str]
+    skipped_files: list[SkippedFile]
+    usage: Usage
+    timings: dict[str, float]

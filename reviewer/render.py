@@ -1,0 +1,120 @@
+"""Pure: a review as GitLab Markdown and as a terminal view; model text is made inert."""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from reviewer.model import PlacedFinding, Review
+
+MARKER = "<!-- reviewer:summary -->"
+MAX_JSON_CHARS = 200_000  # GitLab notes hold 1,000,000 characters; stay far below
+VERDICTS = {"approve": "✅ approve", "comment": "💬 comment",
+            "request_changes": "⛔ request changes"}
+ZWSP = "\u200b"
+# GitLab runs a quick action written at the start of a line; it pings anyone @mentioned.
+QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
+CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE)
+MENTION = re.compile(r"(?<![\w`])@(?=[\w.-])")
+TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def inert(text: str) -> str:
+    """Untrusted text made safe for a GitLab note: no quick actions, mentions or raw HTML."""
+    text = QUICK_ACTION.sub(rf"\1{ZWSP}/", text)
+    text = MENTION.sub(f"@{ZWSP}", text)
+    return TAG.sub("&lt;", text)
+
+
+def cell(text: str) -> str:
+    """Inert text for one Markdown table cell."""
+    return inert(" ".join(text.split())).replace("|", "\\|")
+
+
+def fence(body: str, lang: str = "") -> str:
+    """A code block whose fence no backtick run inside the body can close."""
+    # GitLab skips code blocks when it looks for quick actions, but only simply fenced ones.
+    body = CODE_QUICK_ACTION.sub(f"{ZWSP}/", body)
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def location(finding: PlacedFinding) -> str:
+    side = ":old" if finding.side == "old" else ""
+    end = f"-{finding.end_line}" if finding.end_line and finding.end_line != finding.line else ""
+    return f"{finding.path}:{finding.line}{end}{side}"
+
+
+def _table(findings: list[PlacedFinding]) -> list[str]:
+    if not findings:
+        return ["No findings."]
+    rows = ["| Severity | Location | Rule | Finding |", "|---|---|---|---|"]
+    for f in findings:
+        where = cell(location(f)) + ("" if f.placed else " (not in diff)")
+        rows.append(f"| {f.severity} | `{where}` | {cell(f.rule or '-')} | {cell(f.title)} |")
+    return rows
+
+
+def _details(findings: list[PlacedFinding]) -> list[str]:
+    out: list[str] = []
+    for f in findings:
+        out += [f"**{cell(f.title)}** (`{cell(location(f))}`, {f.severity})", "", inert(f.message)]
+        if f.suggestion:
+            out += ["", "Suggested change:", "", fence(f.suggestion)]
+        out.append("")
+    return out
+
+
+def summary_note(review: Review) -> str:
+    """The body of the one summary discussion on the merge request."""
+    head = review.merge_request.head_sha[:12] if review.merge_request else "local"
+    lines = [MARKER, f"## 🤖 Review: {review.score}/100 · {VERDICTS[review.verdict]}", "",
+             inert(review.summary), "", *_table(review.findings), ""]
+    if review.findings:
+        lines += ["<details><summary>Findings in detail</summary>", "", *_details(review.findings),
+                  "</details>", ""]
+    if review.skipped_files:
+        lines += ["**Not reviewed:** " + ", ".join(
+            f"`{cell(s.path)}` ({cell(s.reason)})" for s in review.skipped_files), ""]
+    spec = review.spec
+    commit = f" @ `{spec.commit[:12]}`" if spec.commit else ""
+    lines += [f"<sub>Model `{cell(review.model.name)}` on {cell(review.model.host)} · spec "
+              f"{cell(spec.source)}{commit} ({len(spec.rules)} rules) · reviewed at `{head}` · "
+              f"{review.usage.requests} request(s), {review.usage.prompt_tokens}+"
+              f"{review.usage.completion_tokens} tokens</sub>", ""]
+    lines += ["<details><summary>Review JSON</summary>", "", _json_block(review), "", "</details>"]
+    return "\n".join(lines)
+
+
+def _json_block(review: Review) -> str:
+    text = review.model_dump_json(indent=2)
+    if len(text) > MAX_JSON_CHARS:
+        return "The review JSON is too large for a note; see the job's review.json artifact."
+    return fence(text, "json")
+
+
+def terminal(review: Review) -> RenderableType:
+    """The review for a terminal (--dry-run, local mode)."""
+    colour = {"approve": "green", "comment": "yellow", "request_changes": "red"}[review.verdict]
+    title = Text.assemble(("Score ", "bold"), (f"{review.score}/100", f"bold {colour}"),
+                          ("  ·  ", "dim"), (VERDICTS[review.verdict], colour))
+    table = Table(show_lines=False, expand=True)
+    for name in ("severity", "location", "rule", "finding"):
+        table.add_column(name)
+    for f in review.findings:
+        where = location(f) + ("" if f.placed else " (not in diff)")
+        table.add_row(f.severity, where, f.rule or "-", Text(f"{f.title}\n{f.message}"))
+    parts: list[RenderableType] = [Text(review.summary), table if review.findings
+                                   else Text("No findings.", style="green")]
+    if review.skipped_files:
+        skipped = ", ".join(f"{s.path} ({s.reason})" for s in review.skipped_files)
+        parts.append(Text(f"Not reviewed: {skipped}", style="dim"))
+    parts.append(Text(f"model {review.model.name} on {review.model.host} · spec "
+                      f"{review.spec.source} ({len(review.spec.rules)} rules) · "
+                      f"{review.usage.requests} request(s)", style="dim"))
+    return Panel(Group(*parts), title=title, title_align="left")

@@ -1,0 +1,150 @@
+"""Orchestration, top to bottom: source -> diff -> spec -> prompt -> model -> checks -> outputs."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from reviewer import __version__, check, diff, prompt, publish, spec
+from reviewer.config import Settings
+from reviewer.errors import ConfigError, SpecError
+from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
+from reviewer.llm import ModelClient
+from reviewer.localgit import LocalChange, read_change
+from reviewer.model import (
+    LocalInfo,
+    MergeRequestInfo,
+    ModelAnswer,
+    ModelInfo,
+    Review,
+    SkippedFile,
+    SpecInfo,
+)
+
+
+@dataclass
+class Outcome:
+    """What a run produced, for cli.py to print and turn into an exit code."""
+
+    review: Review
+    note_url: str | None = None
+    gate_failure: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    changes: Sequence[diff.Change]
+    context: prompt.Context
+    mr: MergeRequest | None = None
+    local: LocalChange | None = None
+
+
+def run(settings: Settings) -> Outcome:
+    """Review one change and publish the result as settings ask."""
+    started = time.monotonic()
+    client: GitLab | None = None
+    if settings.local:
+        source = _local(settings)
+    else:
+        target = resolve_target(settings)
+        client = _gitlab(settings, target)
+        source = _merge_request(client, target)
+    rules = load_spec(settings)
+    files, skipped = diff.select(source.changes, settings.exclude)
+    tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
+    requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
+    model = ModelClient(settings.base_url, _secret(settings.api_key), settings.model,
+                        settings.max_output_tokens, settings.timeout, settings.model_host)
+    asked = time.monotonic()
+    answers = [model.review(r) for r in requests]
+    timings = {"model_s": round(time.monotonic() - asked, 3)}
+    review = assemble(settings, source, rules, files, [*skipped, *too_big], answers,
+                      [sum(f.changed_lines for f in files if f.path in r.files) for r in requests],
+                      model)
+    timings["total_s"] = round(time.monotonic() - started, 3)
+    review = review.model_copy(update={"timings": timings})
+    publish.write_artifact(review, settings.output)
+    outcome = Outcome(review, timings=timings)
+    if client and source.mr and not settings.dry_run:
+        outcome.note_url = publish.post_summary(client, source.mr, review)
+    outcome.gate_failure = check.gate(review.score, review.findings, settings.fail_under,
+                                      settings.fail_on)
+    return outcome
+
+
+def _secret(value: object) -> str | None:
+    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
+
+
+def _gitlab(settings: Settings, target: Target) -> GitLab:
+    token = _secret(settings.token)
+    if token is None and not settings.dry_run:
+        job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
+        raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
+                          "token with the api scope, or pass --token")
+    return GitLab(target.url, token, timeout=settings.timeout)
+
+
+def _merge_request(client: GitLab, target: Target) -> Source:
+    mr = client.fetch(target.project, client.find_iid(target))
+    return Source(mr.changes, prompt.Context(mr.title, mr.description), mr=mr)
+
+
+def _local(settings: Settings) -> Source:
+    local = read_change(settings.repo, settings.base, settings.head)
+    return Source(local.changes, prompt.Context(local.title, ""), local=local)
+
+
+def load_spec(settings: Settings) -> spec.Spec:
+    """The rules this run uses, cloned with the right credential when the spec is a URL."""
+    def credential(url: str) -> spec.Credential | None:
+        return spec.clone_credential(url, _secret(settings.spec_token),
+                                     _secret(settings.ci_job_token), settings.ci_server_host)
+    if settings.spec_ref and settings.spec and not spec.is_url(settings.spec):
+        raise SpecError("--spec-ref applies to a git URL, but --spec is a directory")
+    return spec.load(settings.spec, settings.spec_ref, settings.spec_dir, credential)
+
+
+def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[diff.FileDiff],
+             skipped: list[diff.Skipped], answers: list[ModelAnswer], weights: list[int],
+             model: ModelClient) -> Review:
+    """The review artifact: findings checked against the diff, one score, one verdict."""
+    by_path = {f.path: f for f in files}
+    findings = [check.place(f, by_path) for a in answers for f in a.findings]
+    score = check.cap_score(check.merge_score(answers, weights), findings)
+    verdict = check.consistent_verdict(check.merge_verdict(answers), findings)
+    summary = "\n\n".join(a.summary.strip() for a in answers if a.summary.strip())
+    if not answers:
+        summary = "Nothing to review: every changed file was skipped." if skipped else \
+            "Nothing to review: the change is empty."
+    return Review(
+        generated_at=datetime.now(UTC), tool_version=__version__,
+        merge_request=_mr_info(source.mr), local=_local_info(source.local),
+        model=ModelInfo(name=settings.model, host=settings.model_host,
+                        structured_output=model.mode if answers else None),
+        spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
+                      rules=[r.id for r in rules.rules]),
+        score=score, verdict=verdict, summary=summary, findings=findings,
+        files_reviewed=[f.path for f in files if f.path not in {s.path for s in skipped}],
+        skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
+        usage=model.usage, timings={},
+    )
+
+
+def _mr_info(mr: MergeRequest | None) -> MergeRequestInfo | None:
+    if mr is None:
+        return None
+    return MergeRequestInfo(project=mr.project_path, iid=mr.iid, web_url=mr.web_url, title=mr.title,
+                            source_branch=mr.source_branch, target_branch=mr.target_branch,
+                            base_sha=mr.base_sha, start_sha=mr.start_sha, head_sha=mr.head_sha)
+
+
+def _local_info(local: LocalChange | None) -> LocalInfo | None:
+    if local is None:
+        return None
+    return LocalInfo(repository=local.repository, base=local.base, head=local.head,
+                     base_sha=local.base_sha, head_sha=local.head_sha)

@@ -1,0 +1,231 @@
+"""The team's review rules: Markdown with YAML front matter, from a directory or a git URL."""
+
+from __future__ import annotations
+
+import base64
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import git
+import pathspec
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from reviewer.errors import SpecError
+from reviewer.model import Severity
+
+RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
+COMMIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+SCP_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@host:group/spec.git
+
+
+class RuleHeader(BaseModel):
+    """A rule's front matter, as a team writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=RULE_ID)
+    title: str = Field(min_length=1)
+    severity: Severity
+    paths: list[str] = Field(default_factory=lambda: ["**"])
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    paths: tuple[str, ...]
+    body: str
+    file: str
+    line: int
+
+    def applies_to(self, path: str) -> bool:
+        """True when one of the rule's globs matches path (gitignore-style)."""
+        return pathspec.PathSpec.from_lines("gitwildmatch", self.paths).match_file(path)
+
+
+@dataclass(frozen=True)
+class Spec:
+    source: str
+    ref: str | None
+    commit: str | None
+    rules: tuple[Rule, ...]
+
+    def rules_for(self, paths: Iterable[str]) -> tuple[Rule, ...]:
+        """The rules that apply to any of the paths, in spec order."""
+        wanted = list(paths)
+        return tuple(r for r in self.rules if any(r.applies_to(p) for p in wanted))
+
+
+def parse_rules(text: str, file: str) -> list[Rule]:
+    """Parse one rule file: one or more front-matter blocks, each followed by its body."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise SpecError(f"{file}:1: a rule file must start with a '---' front-matter line")
+    fences = [i for i, ln in enumerate(lines) if ln.rstrip() == "---"]
+    if len(fences) % 2:
+        raise SpecError(f"{file}:{fences[-1] + 1}: front matter opened here is never closed "
+                        "(a body may not contain a line of just '---'; use '***')")
+    rules = []
+    for n in range(0, len(fences), 2):
+        start, end = fences[n], fences[n + 1]
+        body_end = fences[n + 2] if n + 2 < len(fences) else len(lines)
+        header = _header("\n".join(lines[start + 1:end]), file, start + 1)
+        body = "\n".join(lines[end + 1:body_end]).strip()
+        if not body:
+            raise SpecError(f"{file}:{end + 1}: rule {header.id} has no text after its "
+                            "front matter")
+        rules.append(Rule(header.id, header.title, header.severity, tuple(header.paths), body,
+                          file, start + 1))
+    return rules
+
+
+def _header(text: str, file: str, line: int) -> RuleHeader:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = line + 1 + mark.line if mark else line
+        raise SpecError(f"{file}:{at}: invalid YAML front matter: "
+                        f"{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{file}:{line}: front matter must be a YAML mapping (id, title, ...)")
+    try:
+        return RuleHeader.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "front matter"
+        at = line + next((i + 1 for i, ln in enumerate(text.splitlines())
+                          if ln.startswith(f"{err['loc'][0]}:")), 0) if err["loc"] else line
+        raise SpecError(f"{file}:{at}: {key}: {err['msg']}") from None
+
+
+def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None = None) -> Spec:
+    """Load and validate every rule file under root (README.md files are documentation)."""
+    if not root.is_dir():
+        raise SpecError(f"spec directory {source} does not exist")
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for path in sorted(root.rglob("*.md")):
+        if path.name.lower() == "readme.md" or ".git" in path.parts:
+            continue
+        rel = path.relative_to(root).as_posix()
+        for rule in parse_rules(path.read_text(encoding="utf-8"), rel):
+            if rule.id in seen:
+                raise SpecError(f"{rel}:{rule.line}: rule id {rule.id} is already used in "
+                                f"{seen[rule.id]}")
+            seen[rule.id] = f"{rel}:{rule.line}"
+            rules.append(rule)
+    if not rules:
+        raise SpecError(f"spec {source} has no rules (*.md files with front matter)")
+    return Spec(source, ref, commit or _commit_of(root), tuple(rules))
+
+
+def _commit_of(root: Path) -> str | None:
+    try:
+        return str(git.Repo(root, search_parent_directories=True).head.commit.hexsha)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        return None
+
+
+def is_url(source: str) -> bool:
+    """True for what git clones: scheme://... or scp-like user@host:path."""
+    return "://" in source or bool(SCP_URL.match(source))
+
+
+def bundled_dir() -> Path:
+    """The default rules: inside the installed package, or at the top of a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_spec", here.parent / "spec"):
+        if candidate.is_dir():
+            return candidate
+    raise SpecError("the bundled spec is missing from this installation: pass --spec")
+
+
+@dataclass(frozen=True)
+class Credential:
+    username: str
+    password: str
+
+
+def clone_credential(url: str, spec_token: str | None, job_token: str | None,
+                     ci_host: str | None) -> Credential | None:
+    """The credential for an https spec URL: REVIEWER_SPEC_TOKEN, else CI_JOB_TOKEN on our host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None
+    if parts.username and parts.password:
+        return Credential(parts.username, parts.password)
+    if spec_token:
+        return Credential("oauth2", spec_token)
+    if job_token and ci_host and parts.hostname == ci_host.split(":")[0]:
+        return Credential("gitlab-ci-token", job_token)
+    return None
+
+
+def strip_userinfo(url: str) -> str:
+    """The URL without user:password@, as it may be printed and stored."""
+    parts = urlsplit(url)
+    if "://" not in url or not parts.netloc or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+@contextmanager
+def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator[Path]:
+    """Shallow-clone url at ref into a temporary directory, removed afterwards."""
+    clean = strip_userinfo(url)
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if credential:
+        # An extra header through the environment: never in argv, the URL or .git/config.
+        token = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
+        env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}"}
+    with tempfile.TemporaryDirectory(prefix="reviewer-spec-") as tmp:
+        target = Path(tmp) / "spec"
+        try:
+            if ref and COMMIT_SHA.match(ref):
+                # --branch takes only branch and tag names; a commit is fetched by itself.
+                repo = git.Repo.init(target)
+                repo.git.fetch("--depth", "1", clean, ref, env=env)
+                repo.git.checkout("--quiet", "FETCH_HEAD")
+            else:
+                options = ["--branch", ref] if ref else []
+                git.Repo.clone_from(clean, target, env=env, multi_options=["--depth=1", *options])
+        except git.GitCommandError as exc:
+            raise SpecError(_clone_message(clean, ref, exc, credential)) from None
+        yield target
+
+
+def _clone_message(url: str, ref: str | None, exc: git.GitCommandError,
+                   credential: Credential | None) -> str:
+    lines = [ln.strip() for ln in str(exc.stderr).splitlines() if ln.strip()]
+    detail = next((ln for ln in reversed(lines) if ln.startswith(("fatal:", "remote:"))), "")
+    detail = detail.replace("stderr: ", "").strip("' ")
+    at = f" at ref {ref!r}" if ref else ""
+    hint = ("check the URL and --spec-ref" if credential else
+            "check the URL; for a private repository set REVIEWER_SPEC_TOKEN, or in CI allow "
+            "this project in the spec project's job token allowlist")
+    return f"cannot clone spec {url}{at}: {detail or 'git clone failed'} ({hint})"
+
+
+def load(source: str | None, ref: str | None, subdir: str | None,
+         credential_for: Callable[[str], Credential | None]) -> Spec:
+    """Load the spec a run asks for: bundled, a directory, or a git URL cloned at ref."""
+    if source is None:
+        return load_dir(bundled_dir() / (subdir or ""), "bundled")
+    if not is_url(source):
+        return load_dir(Path(source) / (subdir or ""), source, ref)
+    with cloned(source, ref, credential_for(source)) as path:
+        return load_dir(path / (subdir or ""), strip_userinfo(source), ref, _commit_of(path))

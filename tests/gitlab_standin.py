@@ -1,0 +1,761 @@
+"""A GitLab REST API v4 stand-in served over real HTTP, for tests.
+
+python-gitlab talks to it exactly as it would to a real GitLab, so tests exercise the
+real client, pagination and error mapping. Diff positions are validated the way GitLab
+computes line codes, because that is where review bots break in production.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+from unidiff.errors import UnidiffParseError
+from unidiff.patch import Line, PatchSet
+
+Json = dict[str, Any]
+Result = tuple[int, Any]
+Responder = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes, dict[str, str]]]
+
+_BAD_LINE = '400 Bad request - Note {:line_code=>["can\'t be blank", "must be a valid line code"]}'
+_DIFF_DEFAULTS: Json = {
+    "a_mode": "100644",
+    "b_mode": "100644",
+    "new_file": False,
+    "renamed_file": False,
+    "deleted_file": False,
+    "generated_file": False,
+    "too_large": False,
+    "collapsed": False,
+    "diff": "",
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str  # as sent, still URL-encoded (e.g. /api/v4/projects/group%2Fproj)
+    query: dict[str, str]
+    body: dict[str, Any] | None
+    auth: str  # "private" | "job" | "none"; token values are deliberately never kept
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, payload: Json) -> None:
+        super().__init__(status)
+        self.status, self.payload = status, payload
+
+
+def _not_found() -> _HTTPError:
+    return _HTTPError(404, {"message": "404 Not found"})
+
+
+def _forbidden() -> _HTTPError:
+    return _HTTPError(403, {"message": "403 Forbidden"})
+
+
+def _bad_position() -> _HTTPError:
+    return _HTTPError(400, {"message": _BAD_LINE})
+
+
+@dataclass
+class _MergeRequest:
+    data: Json
+    versions: list[Json] = field(default_factory=list)  # newest first, each with "diffs"
+    discussions: list[Json] = field(default_factory=list)
+
+
+@dataclass
+class _Request:
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Json
+    user: Json | None  # None when authenticated by a CI job token
+
+    def arg(self, name: str) -> Any:
+        # Grape merges query-string and body parameters; the body wins.
+        return self.body.get(name, self.query.get(name))
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _line_number(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _bad_position() from None
+
+
+def _parse_body(content_type: str, raw: bytes) -> Json | None:
+    if not raw:
+        return None
+    if "json" in content_type:
+        parsed = json.loads(raw)
+        return parsed if isinstance(parsed, dict) else None
+    # Rails-style nested form keys (position[line_range][start][new_line]=3), as curl sends.
+    out: Json = {}
+    for key, value in parse_qsl(raw.decode(), keep_blank_values=True):
+        *parents, leaf = re.findall(r"[^\[\]]+", key) or [key]
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def _hunks(file: Json) -> list[list[Line]]:
+    text = file.get("diff") or ""
+    if not text:
+        return []  # too_large / collapsed / binary: GitLab has no lines to anchor to
+    headers = f"--- a/{file['old_path']}\n+++ b/{file['new_path']}\n"
+    try:
+        patch = PatchSet(headers + text + ("" if text.endswith("\n") else "\n"))
+    except UnidiffParseError:
+        return []
+    return [list(hunk) for patched in patch for hunk in patched]
+
+
+def _exact(line: Line, old: int | None, new: int | None) -> bool:
+    # GitLab finds the diff line whose (old, new) pair is exactly the one given.
+    if old is None and new is not None:
+        return bool(line.is_added) and line.target_line_no == new
+    if new is None and old is not None:
+        return bool(line.is_removed) and line.source_line_no == old
+    if old is not None and new is not None:
+        return bool(line.is_context) and (line.source_line_no, line.target_line_no) == (old, new)
+    return False
+
+
+def _loose(line: Line, old: int | None, new: int | None) -> bool:
+    if old is None and new is None:
+        return False
+    return old in (None, line.source_line_no) and new in (None, line.target_line_no)
+
+
+def _hunk_of(hunks: list[list[Line]], old: int | None, new: int | None, exact: bool) -> int | None:
+    match = _exact if exact else _loose
+    return next((i for i, hunk in enumerate(hunks) for ln in hunk if match(ln, old, new)), None)
+
+
+def _check_line_range(hunks: list[list[Line]], line_range: Any) -> None:
+    found: set[int | None] = set()
+    for end in ("start", "end"):
+        point = line_range.get(end) if isinstance(line_range, dict) else None
+        if not isinstance(point, dict):
+            raise _bad_position()
+        old, new = _line_number(point.get("old_line")), _line_number(point.get("new_line"))
+        found.add(_hunk_of(hunks, old, new, exact=False))
+    if len(found) != 1 or None in found:  # both ends must sit in one and the same hunk
+        raise _bad_position()
+
+
+def _validate_position(version: Json, pos: Any) -> Json:
+    if not isinstance(pos, dict) or pos.get("position_type") != "text":
+        raise _bad_position()
+    if any(pos.get(f"{s}_sha") != version[f"{s}_commit_sha"] for s in ("base", "start", "head")):
+        raise _bad_position()
+    file = next((f for f in version["diffs"] if f["new_path"] == pos.get("new_path")), None)
+    if file is None or pos.get("old_path", file["old_path"]) != file["old_path"]:
+        raise _bad_position()
+    old, new = _line_number(pos.get("old_line")), _line_number(pos.get("new_line"))
+    if (file["new_file"] and old is not None) or (file["deleted_file"] and new is not None):
+        raise _bad_position()
+    hunks = _hunks(file)
+    if _hunk_of(hunks, old, new, exact=True) is None:
+        raise _bad_position()
+    if pos.get("line_range") is not None:
+        _check_line_range(hunks, pos["line_range"])
+    return {
+        **pos,
+        "position_type": "text",
+        "old_path": file["old_path"],
+        "new_path": file["new_path"],
+        "old_line": old,
+        "new_line": new,
+    }
+
+
+def _complete_diff(file: Json) -> Json:
+    out = {**_DIFF_DEFAULTS, **file}
+    out.setdefault("old_path", out.get("new_path"))
+    out.setdefault("new_path", out["old_path"])
+    return out
+
+
+def _auth_kind(headers: dict[str, str]) -> str:
+    if headers.get("private-token") or headers.get("authorization"):
+        return "private"
+    return "job" if headers.get("job-token") else "none"
+
+
+class _Store:
+    """All GitLab state. Every method runs with FakeGitLab's lock held."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.diffs_endpoint = True
+        self.users: dict[int, Json] = {}
+        self.tokens: dict[str, int] = {}
+        self.job_tokens: set[str] = set()
+        self.projects: dict[int, Json] = {}
+        self.mrs: dict[tuple[int, int], _MergeRequest] = {}
+        # Separate id ranges per kind, so confusing a note id with an iid fails loudly.
+        bases = {"user": 1, "project": 1, "mr": 101, "version": 1001, "note": 5001, "thread": 1}
+        self.ids = {kind: itertools.count(base) for kind, base in bases.items()}
+        self.last_time = datetime.now(UTC)
+
+    def now(self) -> str:
+        # Strictly increasing, so an edit always changes updated_at, even within a millisecond.
+        self.last_time = max(datetime.now(UTC), self.last_time + timedelta(milliseconds=1))
+        stamp = self.last_time
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+    def add_user(self, username: str, token: str | None) -> Json:
+        uid = next(self.ids["user"])
+        digest = hashlib.md5(username.encode(), usedforsecurity=False).hexdigest()
+        self.users[uid] = {
+            "id": uid,
+            "username": username,
+            "name": username,
+            "state": "active",
+            "avatar_url": f"https://www.gravatar.com/avatar/{digest}?s=80&d=identicon",
+            "web_url": f"{self.base_url}/{username}",
+        }
+        if token is not None:
+            self.tokens[token] = uid
+        return self.users[uid]
+
+    def user_named(self, username: str) -> Json:
+        user = next((u for u in self.users.values() if u["username"] == username), None)
+        return user if user is not None else self.add_user(username, None)
+
+    def add_version(self, mr: _MergeRequest, files: list[Json], shas: tuple[str, str, str]) -> None:
+        base, start, head = shas
+        diffs, now = [_complete_diff(f) for f in files], self.now()
+        mr.versions.insert(
+            0,
+            {
+                "id": next(self.ids["version"]),
+                "head_commit_sha": head,
+                "base_commit_sha": base,
+                "start_commit_sha": start,
+                "created_at": now,
+                "merge_request_id": mr.data["id"],
+                "state": "collected",
+                "real_size": str(len(diffs)),
+                "diffs": diffs,
+            },
+        )
+        refs = {"base_sha": base, "head_sha": head, "start_sha": start}
+        mr.data.update(sha=head, diff_refs=refs, updated_at=now)
+
+    def new_note(
+        self,
+        mr: _MergeRequest,
+        author: Json | None,
+        body: str,
+        *,
+        position: Json | None = None,
+        kind: str | None = "DiscussionNote",
+        resolvable: bool = True,
+    ) -> Json:
+        now = self.now()
+        note: Json = {
+            "id": next(self.ids["note"]),
+            "type": kind,
+            "body": body,
+            "attachment": None,
+            "author": author,
+            "created_at": now,
+            "updated_at": now,
+            "system": False,
+            "noteable_id": mr.data["id"],
+            "noteable_type": "MergeRequest",
+            "noteable_iid": mr.data["iid"],
+            "resolvable": resolvable,
+            "resolved": False,
+            "resolved_by": None,
+            "resolved_at": None,
+        }
+        if position is not None:
+            note["position"] = position
+        return note
+
+    def new_discussion(self, mr: _MergeRequest, note: Json, individual: bool) -> Json:
+        seed = f"discussion-{next(self.ids['thread'])}".encode()
+        thread_id = hashlib.sha1(seed, usedforsecurity=False).hexdigest()  # 40 hex, like GitLab
+        discussion = {"id": thread_id, "individual_note": individual, "notes": [note]}
+        mr.discussions.append(discussion)
+        return discussion
+
+    def authenticate(self, headers: dict[str, str], job_ok: bool) -> Json | None:
+        bearer = headers.get("authorization", "")
+        token = headers.get("private-token") or bearer.removeprefix("Bearer ").strip()
+        if token in self.tokens:
+            return self.users[self.tokens[token]]
+        if not token and headers.get("job-token", "") in self.job_tokens:
+            if not job_ok:  # CI_JOB_TOKEN reaches only a short allow-list of endpoints
+                raise _forbidden()
+            return None
+        raise _HTTPError(401, {"message": "401 Unauthorized"})
+
+    def project(self, req: _Request) -> Json:
+        key = req.params["pid"]
+        found = (
+            self.projects.get(int(key))
+            if key.isdigit()
+            else next((p for p in self.projects.values() if p["path_with_namespace"] == key), None)
+        )
+        if found is None:
+            raise _HTTPError(404, {"message": "404 Project Not Found"})
+        return found
+
+    def mr(self, req: _Request) -> _MergeRequest:
+        found = self.mrs.get((self.project(req)["id"], _as_int(req.params["iid"], 0)))
+        if found is None:
+            raise _not_found()
+        return found
+
+    def discussion(self, req: _Request) -> Json:
+        wanted = req.params["did"]
+        found = next((d for d in self.mr(req).discussions if d["id"] == wanted), None)
+        if found is None:
+            raise _not_found()
+        return found
+
+    def note(self, req: _Request) -> tuple[Json, Json]:
+        pool = [self.discussion(req)] if "did" in req.params else self.mr(req).discussions
+        wanted = _as_int(req.params["nid"], 0)
+        found = next(((d, n) for d in pool for n in d["notes"] if n["id"] == wanted), None)
+        if found is None:
+            raise _not_found()
+        return found
+
+
+class FakeGitLab:
+    """In-memory GitLab behind a real, threaded HTTP server on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self._lock = threading.RLock()
+        # Bound here (port 0 = any free port) so url and seeded web_urls exist before start().
+        self._server = _Server(self._respond)
+        self._store = _Store(self.url)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    @property
+    def diffs_endpoint(self) -> bool:
+        return self._store.diffs_endpoint
+
+    @diffs_endpoint.setter
+    def diffs_endpoint(self, enabled: bool) -> None:
+        self._store.diffs_endpoint = enabled
+
+    def start(self) -> FakeGitLab:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> FakeGitLab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_user(self, username: str, token: str | None = None) -> Json:
+        with self._lock:
+            return copy.deepcopy(self._store.add_user(username, token))
+
+    def add_job_token(self, token: str) -> None:
+        with self._lock:
+            self._store.job_tokens.add(token)
+
+    def add_project(self, path_with_namespace: str) -> Json:
+        with self._lock:
+            pid = next(self._store.ids["project"])
+            name = path_with_namespace.rsplit("/", 1)[-1]
+            self._store.projects[pid] = {
+                "id": pid,
+                "name": name,
+                "path": name,
+                "path_with_namespace": path_with_namespace,
+                "web_url": f"{self.url}/{path_with_namespace}",
+                "default_branch": "main",
+            }
+            return copy.deepcopy(self._store.projects[pid])
+
+    def add_merge_request(
+        self,
+        project_id: int,
+        *,
+        iid: int,
+        title: str,
+        files: list[Json],
+        description: str = "",
+        source_branch: str = "feature",
+        target_branch: str = "main",
+        base_sha: str = "a" * 40,
+        start_sha: str = "b" * 40,
+        head_sha: str = "c" * 40,
+        state: str = "opened",
+        draft: bool = False,
+    ) -> Json:
+        with self._lock:
+            store, now = self._store, self._store.now()
+            data = {
+                "id": next(store.ids["mr"]),
+                "iid": iid,
+                "project_id": project_id,
+                "title": title,
+                "description": description,
+                "state": state,
+                "draft": draft,
+                "work_in_progress": draft,
+                "source_branch": source_branch,
+                "target_branch": target_branch,
+                "source_project_id": project_id,
+                "target_project_id": project_id,
+                "sha": head_sha,
+                "diff_refs": {},
+                "web_url": f"{store.projects[project_id]['web_url']}/-/merge_requests/{iid}",
+                "author": store.user_named("mr-author"),
+                "created_at": now,
+                "updated_at": now,
+            }
+            mr = store.mrs[(project_id, iid)] = _MergeRequest(data)
+            store.add_version(mr, files, (base_sha, start_sha, head_sha))
+            return copy.deepcopy(mr.data)
+
+    def push(
+        self,
+        project_id: int,
+        iid: int,
+        *,
+        files: list[Json],
+        head_sha: str,
+        base_sha: str | None = None,
+        start_sha: str | None = None,
+    ) -> None:
+        with self._lock:
+            mr = self._store.mrs[(project_id, iid)]
+            base = base_sha or mr.versions[0]["base_commit_sha"]
+            start = start_sha or mr.versions[0]["start_commit_sha"]
+            self._store.add_version(mr, files, (base, start, head_sha))
+
+    def discussions(self, project_id: int, iid: int) -> list[Json]:
+        with self._lock:
+            return copy.deepcopy(self._store.mrs[(project_id, iid)].discussions)
+
+    def notes(self, project_id: int, iid: int) -> list[Json]:
+        with self._lock:
+            threads = self._store.mrs[(project_id, iid)].discussions
+            return copy.deepcopy([n for d in threads for n in d["notes"]])
+
+    def add_discussion(self, project_id: int, iid: int, body: str, author_username: str) -> Json:
+        with self._lock:
+            mr = self._store.mrs[(project_id, iid)]
+            note = self._store.new_note(mr, self._store.user_named(author_username), body)
+            return copy.deepcopy(self._store.new_discussion(mr, note, individual=False))
+
+    def _respond(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, bytes, dict[str, str]]:
+        split = urlsplit(target)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        with self._lock:  # serialise inside the lock: handlers return live state
+            try:
+                body = _parse_body(headers.get("content-type", ""), raw)
+            except (ValueError, UnicodeDecodeError):
+                body = None
+            self.requests.append(Recorded(method, split.path, query, body, _auth_kind(headers)))
+            extra: dict[str, str] = {}
+            try:
+                status, payload = self._dispatch(method, split.path, query, body or {}, headers)
+                if isinstance(payload, list):  # every GitLab list endpoint is paginated
+                    payload, extra = self._paginate(payload, split.path, query)
+            except _HTTPError as err:
+                status, payload = err.status, err.payload
+            except Exception as err:  # a stand-in bug should surface as a 500, not a hang-up
+                status, payload = 500, {"message": f"500 stand-in error: {err!r}"}
+            return status, b"" if status == 204 else json.dumps(payload).encode(), extra
+
+    def _dispatch(
+        self, method: str, path: str, query: dict[str, str], body: Json, headers: dict[str, str]
+    ) -> Result:
+        for verb, pattern, handler, job_ok in _ROUTES:
+            found = pattern.fullmatch(path)
+            if found and verb == method:
+                user = self._store.authenticate(headers, job_ok)
+                params = {k: unquote(v) for k, v in found.groupdict().items()}
+                return handler(self._store, _Request(params, query, body, user))
+        raise _HTTPError(404, {"error": "404 Not Found"})
+
+    def _paginate(
+        self, items: list[Any], path: str, query: dict[str, str]
+    ) -> tuple[list[Any], dict[str, str]]:
+        per_page = min(max(_as_int(query.get("per_page"), 20), 1), 100)
+        page = max(_as_int(query.get("page"), 1), 1)
+        pages = max(1, math.ceil(len(items) / per_page))
+        others = {k: v for k, v in query.items() if k not in ("page", "per_page")}
+
+        def link(number: int, rel: str) -> str:
+            params = urlencode({"page": number, "per_page": per_page, **others})
+            return f'<{self.url}{path}?{params}>; rel="{rel}"'
+
+        links = [link(page - 1, "prev")] if page > 1 else []
+        links += [link(page + 1, "next")] if page < pages else []
+        headers = {
+            "X-Page": str(page),
+            "X-Per-Page": str(per_page),
+            "X-Total": str(len(items)),
+            "X-Total-Pages": str(pages),
+            "X-Next-Page": str(page + 1) if page < pages else "",
+            "X-Prev-Page": str(page - 1) if page > 1 else "",
+            "Link": ", ".join([*links, link(1, "first"), link(pages, "last")]),
+        }
+        return items[(page - 1) * per_page : page * per_page], headers
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a hung keep-alive connection must never block interpreter exit
+
+    def __init__(self, respond: Responder) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.respond = respond
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as requests.Session expects from GitLab
+    timeout = 30  # drop idle keep-alive connections instead of holding a thread forever
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest output clean
+
+    def _serve(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        server = cast(_Server, self.server)
+        status, data, extra = server.respond(self.command, self.path, headers, raw)
+        self.send_response(status)
+        for name, value in extra.items():
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _require_body(req: _Request) -> str:
+    body = req.arg("body")
+    if not isinstance(body, str) or not body:
+        raise _HTTPError(400, {"error": "body is missing"})
+    return body
+
+
+def _own(req: _Request, note: Json) -> None:
+    # Only the author may edit or delete a note's text (admins aside, which we do not model).
+    if req.user is None or (note["author"] or {}).get("id") != req.user["id"]:
+        raise _forbidden()
+
+
+def _set_resolved(store: _Store, note: Json, resolved: Any, user: Json | None) -> None:
+    if note["resolvable"]:
+        now, done = store.now(), _truthy(resolved)
+        note.update(
+            resolved=done,
+            updated_at=now,
+            resolved_by=user if done else None,
+            resolved_at=now if done else None,
+        )
+
+
+def _list_mrs(store: _Store, req: _Request) -> Result:
+    pid = store.project(req)["id"]
+    mrs = [mr.data for (p, _), mr in store.mrs.items() if p == pid]
+    state = req.query.get("state", "all")
+    filters = {
+        "state": None if state == "all" else state,
+        "source_branch": req.query.get("source_branch"),
+        "target_branch": req.query.get("target_branch"),
+    }
+    mrs = [m for m in mrs if all(v is None or m[k] == v for k, v in filters.items())]
+    return 200, sorted(mrs, key=lambda m: m["id"], reverse=True)  # newest first, like GitLab
+
+
+def _list_versions(store: _Store, req: _Request) -> Result:
+    return 200, [{k: v for k, v in ver.items() if k != "diffs"} for ver in store.mr(req).versions]
+
+
+def _get_version(store: _Store, req: _Request) -> Result:
+    wanted = _as_int(req.params["vid"], 0)
+    version = next((v for v in store.mr(req).versions if v["id"] == wanted), None)
+    if version is None:
+        raise _not_found()
+    return 200, version
+
+
+def _list_diffs(store: _Store, req: _Request) -> Result:
+    mr = store.mr(req)
+    if not store.diffs_endpoint:  # GitLab before 15.7 has no /diffs; clients fall back
+        raise _HTTPError(404, {"message": "404 Not Found"})
+    return 200, list(mr.versions[0]["diffs"])
+
+
+def _get_changes(store: _Store, req: _Request) -> Result:
+    mr = store.mr(req)
+    changes = mr.versions[0]["diffs"]
+    return 200, {
+        **mr.data,
+        "changes": changes,
+        "changes_count": str(len(changes)),
+        "overflow": False,
+    }
+
+
+def _create_discussion(store: _Store, req: _Request) -> Result:
+    mr, body, position = store.mr(req), _require_body(req), req.arg("position")
+    if position is not None:
+        position = _validate_position(mr.versions[0], position)
+    kind = "DiscussionNote" if position is None else "DiffNote"
+    note = store.new_note(mr, req.user, body, position=position, kind=kind)
+    return 201, store.new_discussion(mr, note, individual=False)
+
+
+def _create_note(store: _Store, req: _Request) -> Result:
+    mr, body = store.mr(req), _require_body(req)
+    note = store.new_note(mr, req.user, body, kind=None, resolvable=False)
+    store.new_discussion(mr, note, individual=True)
+    return 201, note
+
+
+def _reply(store: _Store, req: _Request) -> Result:
+    discussion, body = store.discussion(req), _require_body(req)
+    first = discussion["notes"][0]
+    # A reply in a diff thread is itself a DiffNote anchored at the thread's position.
+    note = store.new_note(
+        store.mr(req),
+        req.user,
+        body,
+        position=first.get("position"),
+        kind=first["type"],
+        resolvable=first["resolvable"],
+    )
+    discussion["notes"].append(note)
+    return 201, note
+
+
+def _resolve_discussion(store: _Store, req: _Request) -> Result:
+    discussion, resolved = store.discussion(req), req.arg("resolved")
+    if resolved is None:
+        raise _HTTPError(400, {"error": "resolved is missing"})
+    for note in discussion["notes"]:
+        _set_resolved(store, note, resolved, req.user)
+    return 200, discussion
+
+
+def _list_notes(store: _Store, req: _Request) -> Result:
+    notes = [n for d in store.mr(req).discussions for n in d["notes"]]
+    # This endpoint defaults to created_at descending, unlike /discussions.
+    return 200, sorted(notes, key=lambda n: n["id"], reverse=req.query.get("sort") != "asc")
+
+
+def _update_note(store: _Store, req: _Request) -> Result:
+    _, note = store.note(req)
+    body, resolved = req.arg("body"), req.arg("resolved")
+    if body is None and resolved is None:
+        raise _HTTPError(400, {"error": "body, resolved are missing"})
+    if body is not None:
+        _own(req, note)
+        note.update(body=str(body), updated_at=store.now())
+    if resolved is not None:
+        _set_resolved(store, note, resolved, req.user)
+    return 200, note
+
+
+def _delete_note(store: _Store, req: _Request) -> Result:
+    discussion, note = store.note(req)
+    _own(req, note)
+    discussion["notes"].remove(note)
+    if not discussion["notes"]:
+        store.mr(req).discussions.remove(discussion)
+    return 204, None
+
+
+_P = r"/api/v4/projects/(?P<pid>[^/]+)"
+_MR = _P + r"/merge_requests/(?P<iid>[^/]+)"
+_THREAD = _MR + r"/discussions/(?P<did>[^/]+)"
+_Endpoint = Callable[[_Store, _Request], Result]
+# (method, path pattern, handler, reachable with a CI job token)
+_ROUTES: list[tuple[str, re.Pattern[str], _Endpoint, bool]] = [
+    (verb, re.compile(pattern), handler, job_ok)
+    for verb, pattern, handler, job_ok in [
+        ("GET", r"/api/v4/user", lambda s, r: (200, r.user), False),
+        ("GET", _P, lambda s, r: (200, s.project(r)), True),
+        ("GET", _P + r"/merge_requests", _list_mrs, True),
+        ("GET", _MR, lambda s, r: (200, s.mr(r).data), True),
+        ("GET", _MR + r"/versions", _list_versions, False),
+        ("GET", _MR + r"/versions/(?P<vid>[^/]+)", _get_version, False),
+        ("GET", _MR + r"/diffs", _list_diffs, False),
+        ("GET", _MR + r"/changes", _get_changes, False),
+        ("GET", _MR + r"/discussions", lambda s, r: (200, list(s.mr(r).discussions)), False),
+        ("POST", _MR + r"/discussions", _create_discussion, False),
+        ("GET", _THREAD, lambda s, r: (200, s.discussion(r)), False),
+        ("PUT", _THREAD, _resolve_discussion, False),
+        ("POST", _THREAD + r"/notes", _reply, False),
+        ("GET", _THREAD + r"/notes/(?P<nid>[^/]+)", lambda s, r: (200, s.note(r)[1]), False),
+        ("PUT", _THREAD + r"/notes/(?P<nid>[^/]+)", _update_note, False),
+        ("GET", _MR + r"/notes", _list_notes, False),
+        ("POST", _MR + r"/notes", _create_note, False),
+        ("GET", _MR + r"/notes/(?P<nid>[^/]+)", lambda s, r: (200, s.note(r)[1]), False),
+        ("PUT", _MR + r"/notes/(?P<nid>[^/]+)", _update_note, False),
+        ("DELETE", _MR + r"/notes/(?P<nid>[^/]+)", _delete_note, False),
+    ]
+]

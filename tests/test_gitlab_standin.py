@@ -1,0 +1,301 @@
+"""Tests of the GitLab stand-in, driven through the real python-gitlab client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gitlab
+import pytest
+import requests
+from gitlab.v4.objects import ProjectMergeRequest
+
+from tests.gitlab_standin import FakeGitLab
+
+TOKEN = "bot-secret-token"
+JOB_TOKEN = "ci-job-secret"
+BASE, START, HEAD = "a" * 40, "b" * 40, "c" * 40
+
+# Two hunks of app.py. Hunk 1: old 1-4 -> new 1-4; hunk 2: old 20-22 -> new 20-23.
+APP_DIFF = (
+    "@@ -1,4 +1,4 @@\n"
+    " import os\n"  # context 1/1
+    "-x = 1\n"  # removed, old 2
+    "+x = 2\n"  # added, new 2
+    " y = 3\n"  # context 3/3
+    " z = 4\n"  # context 4/4
+    "@@ -20,3 +20,4 @@\n"
+    " def f():\n"  # context 20/20
+    "+    log()\n"  # added, new 21
+    "     return 1\n"  # context 21/22
+    " \n"  # context 22/23
+)
+NEW_DIFF = "@@ -0,0 +1,2 @@\n+hello\n+world\n"
+FILES: list[dict[str, Any]] = [
+    {"old_path": "app.py", "new_path": "app.py", "diff": APP_DIFF},
+    {"old_path": "new.txt", "new_path": "new.txt", "diff": NEW_DIFF, "new_file": True},
+]
+
+
+@dataclass
+class World:
+    fake: FakeGitLab
+    gl: gitlab.Gitlab
+    project_id: int
+    mr: ProjectMergeRequest
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    with FakeGitLab() as fake:
+        fake.add_user("review-bot", token=TOKEN)
+        project = fake.add_project("group/proj")
+        fake.add_merge_request(project["id"], iid=7, title="Change x", files=FILES)
+        gl = gitlab.Gitlab(fake.url, private_token=TOKEN)
+        mr = gl.projects.get(project["id"], lazy=True).mergerequests.get(7)
+        yield World(fake, gl, project["id"], mr)
+
+
+def _position(**lines: Any) -> dict[str, Any]:
+    position: dict[str, Any] = {
+        "position_type": "text",
+        "base_sha": BASE,
+        "start_sha": START,
+        "head_sha": HEAD,
+        "old_path": "app.py",
+        "new_path": "app.py",
+    }
+    position.update(lines)
+    return position
+
+
+def test_user_and_project_by_path(world: World) -> None:
+    world.gl.auth()
+    assert world.gl.user is not None
+    assert world.gl.user.username == "review-bot"
+    project = world.gl.projects.get("group/proj")
+    assert project.id == world.project_id
+    assert project.web_url == f"{world.fake.url}/group/proj"
+    assert world.mr.web_url == f"{world.fake.url}/group/proj/-/merge_requests/7"
+    assert world.mr.diff_refs == {"base_sha": BASE, "head_sha": HEAD, "start_sha": START}
+
+
+def test_pagination_follows_links_with_iterator_and_get_all(world: World) -> None:
+    for number in range(45):
+        world.fake.add_discussion(world.project_id, 7, f"note {number}", "someone")
+    world.fake.requests.clear()
+    pages = world.mr.discussions.list(iterator=True, per_page=20)
+    assert (pages.total, pages.total_pages, pages.next_page, pages.prev_page) == (45, 3, 2, None)
+    bodies = [d.attributes["notes"][0]["body"] for d in pages]
+    assert bodies == [f"note {n}" for n in range(45)]
+    assert [r.query.get("page", "1") for r in world.fake.requests] == ["1", "2", "3"]
+    assert len(world.mr.discussions.list(get_all=True)) == 45
+    assert len(world.mr.notes.list(get_all=True, per_page=100)) == 45
+
+
+def test_pagination_keeps_filters_and_sends_gitlab_headers(world: World) -> None:
+    for iid in range(100, 125):
+        state = "merged" if iid % 5 == 0 else "opened"
+        world.fake.add_merge_request(world.project_id, iid=iid, title="t", files=[], state=state)
+    project = world.gl.projects.get(world.project_id, lazy=True)
+    opened = project.mergerequests.list(state="opened", per_page=10, get_all=True)
+    assert len(opened) == 21  # 20 seeded as opened plus iid 7
+    assert all(r.query["state"] == "opened" for r in world.fake.requests if "page" in r.query)
+    url = f"{world.fake.url}/api/v4/projects/{world.project_id}/merge_requests"
+    reply = requests.get(url, params={"page": 2, "per_page": 10}, headers={"PRIVATE-TOKEN": TOKEN})
+    assert reply.headers["Content-Type"] == "application/json"
+    assert (reply.headers["X-Page"], reply.headers["X-Total"]) == ("2", "26")
+    assert (reply.headers["X-Next-Page"], reply.headers["X-Prev-Page"]) == ("3", "1")
+    assert reply.links["next"]["url"] == f"{url}?page=3&per_page=10"
+    assert set(reply.links) == {"prev", "next", "first", "last"}
+    last = requests.get(reply.links["last"]["url"], headers={"PRIVATE-TOKEN": TOKEN})
+    assert (last.headers["X-Next-Page"], len(last.json())) == ("", 6)
+    assert "next" not in last.links
+
+
+def test_missing_or_unknown_token_is_401(world: World) -> None:
+    with pytest.raises(gitlab.GitlabAuthenticationError) as missing:
+        gitlab.Gitlab(world.fake.url).projects.get(world.project_id)
+    assert missing.value.response_code == 401
+    with pytest.raises(gitlab.GitlabAuthenticationError):
+        gitlab.Gitlab(world.fake.url, private_token="wrong").auth()
+    assert {r.auth for r in world.fake.requests} >= {"none", "private"}
+    assert all(TOKEN not in repr(r) and "wrong" not in repr(r) for r in world.fake.requests)
+
+
+def test_bearer_token_authenticates(world: World) -> None:
+    gl = gitlab.Gitlab(world.fake.url, oauth_token=TOKEN)
+    gl.auth()
+    assert gl.user is not None
+    assert gl.user.username == "review-bot"
+
+
+def test_job_token_reads_mr_but_not_discussions(world: World) -> None:
+    world.fake.add_job_token(JOB_TOKEN)
+    gl = gitlab.Gitlab(world.fake.url, job_token=JOB_TOKEN)
+    mr = gl.projects.get(world.project_id).mergerequests.get(7)
+    assert mr.title == "Change x"
+    with pytest.raises(gitlab.GitlabListError) as listing:
+        mr.discussions.list(get_all=True)
+    assert listing.value.response_code == 403
+    with pytest.raises(gitlab.GitlabCreateError) as posting:
+        mr.discussions.create({"body": "hi"})
+    assert posting.value.response_code == 403
+    with pytest.raises(gitlab.GitlabListError) as changes:  # python-gitlab's class for it
+        mr.changes()
+    assert changes.value.response_code == 403
+    assert world.fake.requests[-1].auth == "job"
+
+
+@pytest.mark.parametrize(
+    ("path", "lines"),
+    [
+        ("app.py", {"new_line": 2}),  # added
+        ("app.py", {"old_line": 2}),  # removed
+        ("app.py", {"old_line": 3, "new_line": 3}),  # context
+        ("app.py", {"old_line": 21, "new_line": 22}),  # context in the second hunk
+        ("new.txt", {"new_line": 1}),  # added line of a new file
+    ],
+)
+def test_valid_positions_become_diff_notes(world: World, path: str, lines: Any) -> None:
+    position = _position(old_path=path, new_path=path, **lines)
+    discussion = world.mr.discussions.create({"body": "finding", "position": position})
+    note = discussion.attributes["notes"][0]
+    assert (note["type"], note["resolvable"], note["resolved"]) == ("DiffNote", True, False)
+    assert {k: note["position"][k] for k in lines} == lines
+    assert note["position"]["position_type"] == "text"
+    assert len(discussion.id) == 40
+    assert world.fake.discussions(world.project_id, 7)[0]["notes"][0]["type"] == "DiffNote"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"new_line": 3},  # context line addressed by new_line only
+        {"old_line": 3},  # context line addressed by old_line only
+        {"old_line": 10, "new_line": 10},  # between the hunks
+        {"new_line": 99},  # past the end of the diff
+        {"old_line": 2, "new_line": 2},  # a removed/added pair is not a context line
+        {"old_line": 1, "new_line": 1, "old_path": "new.txt", "new_path": "new.txt"},
+        {"new_line": 2, "new_path": "missing.py"},
+        {"new_line": 2, "old_path": "renamed.py"},
+        {"new_line": 2, "head_sha": "d" * 40},
+        {"new_line": 2, "position_type": "image"},
+        {"new_line": 2, "line_range": {"start": {"new_line": 1}, "end": {"new_line": 21}}},
+    ],
+)
+def test_invalid_positions_are_400(world: World, change: dict[str, Any]) -> None:
+    with pytest.raises(gitlab.GitlabCreateError) as error:
+        world.mr.discussions.create({"body": "finding", "position": _position(**change)})
+    assert error.value.response_code == 400
+    assert "must be a valid line code" in str(error.value.error_message)
+    assert world.fake.discussions(world.project_id, 7) == []
+
+
+def test_line_range_within_one_hunk_and_form_bodies_are_accepted(world: World) -> None:
+    line_range = {"start": {"old_line": 1, "new_line": 1}, "end": {"new_line": 2}}
+    world.mr.discussions.create(
+        {"body": "r", "position": _position(new_line=2, line_range=line_range)}
+    )
+    form = {"body": "via form", "position[position_type]": "text", "position[new_line]": "2"}
+    form |= {f"position[{k}]": v for k, v in _position().items() if k != "position_type"}
+    url = f"{world.fake.url}/api/v4/projects/group%2Fproj/merge_requests/7/discussions"
+    reply = requests.post(url, data=form, headers={"PRIVATE-TOKEN": TOKEN})
+    assert reply.status_code == 201
+    assert reply.json()["notes"][0]["position"]["new_line"] == 2
+    assert [d["notes"][0]["type"] for d in world.fake.discussions(world.project_id, 7)] == [
+        "DiffNote",
+        "DiffNote",
+    ]
+
+
+def test_plain_discussion_reply_and_resolve(world: World) -> None:
+    discussion = world.mr.discussions.create({"body": "summary"})
+    assert discussion.attributes["notes"][0]["type"] == "DiscussionNote"
+    assert "position" not in discussion.attributes["notes"][0]
+    reply = discussion.notes.create({"body": "follow-up"})
+    assert reply.type == "DiscussionNote"
+    discussion.resolved = True
+    discussion.save()
+    stored = world.fake.discussions(world.project_id, 7)[0]
+    assert [n["resolved"] for n in stored["notes"]] == [True, True]
+    assert stored["notes"][0]["resolved_by"]["username"] == "review-bot"
+
+
+def test_note_update_in_place(world: World) -> None:
+    created = world.mr.discussions.create({"body": "first", "position": _position(new_line=2)})
+    note_id = created.attributes["notes"][0]["id"]
+    before = world.fake.notes(world.project_id, 7)[0]
+    note = world.mr.notes.get(note_id)
+    note.body = "second"
+    note.save()
+    via_thread = world.mr.discussions.get(created.id).notes.get(note_id)
+    via_thread.body = "third"
+    via_thread.save()
+    (after,) = world.fake.notes(world.project_id, 7)
+    assert (after["id"], after["body"], after["type"]) == (note_id, "third", "DiffNote")
+    assert after["created_at"] == before["created_at"]
+    assert after["updated_at"] > before["updated_at"]
+    assert [r.method for r in world.fake.requests].count("PUT") == 2
+    assert "DELETE" not in {r.method for r in world.fake.requests}
+
+
+def test_editing_someone_elses_note_is_403(world: World) -> None:
+    seeded = world.fake.add_discussion(world.project_id, 7, "human remark", "alice")
+    note = world.mr.notes.get(seeded["notes"][0]["id"])
+    note.body = "hijacked"
+    with pytest.raises(gitlab.GitlabUpdateError) as error:
+        note.save()
+    assert error.value.response_code == 403
+    assert world.fake.notes(world.project_id, 7)[0]["body"] == "human remark"
+
+
+def test_delete_is_recorded(world: World) -> None:
+    created = world.mr.notes.create({"body": "oops"})
+    world.mr.notes.delete(created.id)
+    assert world.fake.requests[-1].method == "DELETE"
+    assert world.fake.notes(world.project_id, 7) == []
+
+
+def test_diffs_endpoint_and_changes_fallback(world: World) -> None:
+    path = f"/projects/{world.project_id}/merge_requests/7/diffs"
+    diffs = world.gl.http_list(path, get_all=True)
+    assert isinstance(diffs, list)
+    assert [d["new_path"] for d in diffs] == ["app.py", "new.txt"]
+    assert diffs[1]["new_file"] is True
+    assert (diffs[0]["a_mode"], diffs[0]["too_large"]) == ("100644", False)
+    world.fake.diffs_endpoint = False
+    with pytest.raises(gitlab.GitlabHttpError) as error:
+        world.gl.http_list(path, get_all=True)
+    assert error.value.response_code == 404
+    changes = world.mr.changes()
+    assert isinstance(changes, dict)
+    assert [c["new_path"] for c in changes["changes"]] == ["app.py", "new.txt"]
+    assert (changes["overflow"], changes["iid"]) == (False, 7)
+
+
+def test_push_adds_a_version_and_moves_diff_refs(world: World) -> None:
+    world.fake.push(world.project_id, 7, files=FILES[:1], head_sha="d" * 40)
+    versions = world.mr.diffs.list(get_all=True)
+    assert [v.head_commit_sha for v in versions] == ["d" * 40, HEAD]
+    assert versions[0].state == "collected"
+    newest = world.mr.diffs.get(versions[0].id)
+    assert [d["new_path"] for d in newest.diffs] == ["app.py"]
+    mr = world.gl.projects.get(world.project_id, lazy=True).mergerequests.get(7)
+    assert (mr.sha, mr.diff_refs["head_sha"], mr.diff_refs["base_sha"]) == ("d" * 40,) * 2 + (BASE,)
+    with pytest.raises(gitlab.GitlabCreateError):  # the old head is stale now
+        mr.discussions.create({"body": "x", "position": _position(new_line=2)})
+    position = _position(new_line=2, head_sha="d" * 40)
+    assert mr.discussions.create({"body": "x", "position": position}).id
+
+
+def test_unknown_things_are_404(world: World) -> None:
+    with pytest.raises(gitlab.GitlabGetError) as project:
+        world.gl.projects.get("no/such")
+    assert project.value.error_message == "404 Project Not Found"
+    with pytest.raises(gitlab.GitlabGetError) as mr:
+        world.gl.projects.get(world.project_id, lazy=True).mergerequests.get(8)
+    assert mr.value.error_message == "404 Not found"
+    reply = requests.get(f"{world.fake.url}/api/v4/nowhere", headers={"PRIVATE-TOKEN": TOKEN})
+    assert (reply.status_code, reply.json()) == (404, {"error": "404 Not Found"})
