@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import gitlab
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from reviewer.config import Settings
 from reviewer.diff import Change
@@ -110,7 +112,7 @@ class GitLab:
     def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
         self.url = url
         self.gl = gitlab.Gitlab(url, private_token=token, timeout=timeout,
-                                retry_transient_errors=True, per_page=100)
+                                session=_session(), per_page=100)
 
     def find_iid(self, target: Target) -> int:
         """The merge request's iid; by its source branch for a pipeline run by hand."""
@@ -155,7 +157,7 @@ class GitLab:
     def _file_diffs(self, project_id: int, iid: int, mr: Any) -> list[dict[str, Any]]:
         path = f"/projects/{project_id}/merge_requests/{iid}/diffs"
         try:
-            return list(self.gl.http_list(path, iterator=True))
+            return list(self.gl.http_list(path, iterator=True, per_page=100))
         except gitlab.GitlabHttpError as exc:
             if exc.response_code != 404:
                 raise
@@ -175,6 +177,16 @@ class GitLab:
                         return int(note["id"]), False
             created = mr.discussions.create({"body": body})
             return int(created.attributes["notes"][0]["id"]), True
+
+
+def _session() -> requests.Session:
+    # Reads are retried on a GitLab hiccup; writes are not, so a retry never posts twice.
+    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
+                  allowed_methods=frozenset({"GET"}), raise_on_status=False)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
 
 
 def _change(item: dict[str, Any]) -> Change:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
 import pathspec
@@ -104,7 +104,8 @@ def _header(text: str, file: str, line: int) -> RuleHeader:
     try:
         return RuleHeader.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # A misspelt key ("severty") also leaves the real one missing: name the typo, its cause.
+        err = next((e for e in exc.errors() if e["type"] == "extra_forbidden"), exc.errors()[0])
         key = ".".join(str(p) for p in err["loc"]) or "front matter"
         at = line + next((i + 1 for i, ln in enumerate(text.splitlines())
                           if ln.startswith(f"{err['loc'][0]}:")), 0) if err["loc"] else line
@@ -166,7 +167,7 @@ def clone_credential(url: str, spec_token: str | None, job_token: str | None,
     if parts.scheme not in ("http", "https"):
         return None
     if parts.username and parts.password:
-        return Credential(parts.username, parts.password)
+        return Credential(unquote(parts.username), unquote(parts.password))  # as git decodes
     if spec_token:
         return Credential("oauth2", spec_token)
     if job_token and ci_host and parts.hostname == ci_host.split(":")[0]:
@@ -210,13 +211,21 @@ def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator
 
 def _clone_message(url: str, ref: str | None, exc: git.GitCommandError,
                    credential: Credential | None) -> str:
-    lines = [ln.strip() for ln in str(exc.stderr).splitlines() if ln.strip()]
+    # GitPython prefixes git's first stderr line with "stderr: '" (a fetch fails on it).
+    lines = [ln.strip().removeprefix("stderr: '") for ln in str(exc.stderr).splitlines()
+             if ln.strip()]
     detail = next((ln for ln in reversed(lines) if ln.startswith(("fatal:", "remote:"))), "")
     detail = detail.replace("stderr: ", "").strip("' ")
     at = f" at ref {ref!r}" if ref else ""
     hint = ("check the URL and --spec-ref" if credential else
             "check the URL; for a private repository set REVIEWER_SPEC_TOKEN, or in CI allow "
             "this project in the spec project's job token allowlist")
+    if credential and ("could not read Username" in detail or "Authentication failed" in detail):
+        # We sent a credential and the server answered 401 anyway: say which one it refused.
+        sent = {"oauth2": "REVIEWER_SPEC_TOKEN", "gitlab-ci-token": "CI_JOB_TOKEN (check the "
+                "spec project's job token allowlist)"}.get(credential.username,
+                                                            "the user and password in the URL")
+        hint = f"the server refused {sent}"
     return f"cannot clone spec {url}{at}: {detail or 'git clone failed'} ({hint})"
 
 

@@ -359,6 +359,9 @@ class FakeGitLab:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        # (method, path fragment, status): answer matching requests with that error, as a
+        # GitLab having a bad day would (a 500 on posting, say).
+        self.failures: list[tuple[str, str, int]] = []
         self._lock = threading.RLock()
         # Bound here (port 0 = any free port) so url and seeded web_urls exist before start().
         self._server = _Server(self._respond)
@@ -505,6 +508,7 @@ class FakeGitLab:
             self.requests.append(Recorded(method, split.path, query, body, _auth_kind(headers)))
             extra: dict[str, str] = {}
             try:
+                self._injected_failure(method, split.path)
                 status, payload = self._dispatch(method, split.path, query, body or {}, headers)
                 if isinstance(payload, list):  # every GitLab list endpoint is paginated
                     payload, extra = self._paginate(payload, split.path, query)
@@ -513,6 +517,11 @@ class FakeGitLab:
             except Exception as err:  # a stand-in bug should surface as a 500, not a hang-up
                 status, payload = 500, {"message": f"500 stand-in error: {err!r}"}
             return status, b"" if status == 204 else json.dumps(payload).encode(), extra
+
+    def _injected_failure(self, method: str, path: str) -> None:
+        for verb, fragment, status in self.failures:
+            if verb == method and fragment in path:
+                raise _HTTPError(status, {"message": f"{status} injected failure"})
 
     def _dispatch(
         self, method: str, path: str, query: dict[str, str], body: Json, headers: dict[str, str]

@@ -1,0 +1,79 @@
+"""Shared fixtures: the stand-ins on 127.0.0.1 and the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gitlab_standin import FakeGitLab
+from tests.openai_standin import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "glpat-TopSecretToken123"
+API_KEY = "sk-SecretModelKey456"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without anything that would configure a run by accident."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CI_", "REVIEWER_", "OPENAI_", "GITLAB_", "GIT_"))
+           and k not in ("CI", "GITLAB_CI")}
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> Result:
+    """Run the real console entry point in a subprocess, as a user or a CI job would."""
+    proc = subprocess.run([sys.executable, "-m", "reviewer", *args], capture_output=True,
+                          text=True, env=env if env is not None else clean_env(),
+                          cwd=cwd, timeout=timeout, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def gitlab() -> Iterator[FakeGitLab]:
+    fake = FakeGitLab().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(models=()).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def answer(score: int = 80, verdict: str = "comment", summary: str = "Looks reasonable.",
+           findings: list[dict[str, Any]] | None = None) -> str:
+    """A model answer as JSON text."""
+    return json.dumps({"score": score, "verdict": verdict, "summary": summary,
+                       "findings": findings or []})
+
+
+def finding(path: str, line: int, severity: str = "major", side: str = "new",
+            rule: str | None = "COR-001", title: str = "Problem", message: str = "Fix it.",
+            **extra: Any) -> dict[str, Any]:
+    return {"path": path, "line": line, "side": side, "severity": severity, "rule": rule,
+            "title": title, "message": message, **extra}
