@@ -13,7 +13,7 @@ from reviewer.model import Review
 from reviewer.render import MARKER
 from tests.conftest import API_KEY, TOKEN, answer, clean_env, finding, run_cli
 from tests.gitlab_standin import FakeGitLab
-from tests.openai_standin import FakeOpenAI, Reply
+from tests.openai_standin import FakeOpenAI
 
 APP_DIFF = """\
 @@ -1,5 +1,7 @@

@@ -440,9 +440,36 @@ def test_wrong_spec_token_exits_1_with_one_line_without_the_token(served: Served
                                   env=clean_env(REVIEWER_SPEC_TOKEN=wrong)))
 
     assert f"cannot clone spec {served.url}" in line
+    assert "the server refused REVIEWER_SPEC_TOKEN" in line
     assert wrong not in line
     assert served.server.users() == {"oauth2"}
     assert {r.status for r in served.server.requests} == {401}
+
+
+@pytest.mark.parametrize(("credential", "says"), [
+    (spec.Credential("oauth2", "glpat-Wrong1111"), "the server refused REVIEWER_SPEC_TOKEN"),
+    (spec.Credential("gitlab-ci-token", "job-Wrong2222"), "the server refused CI_JOB_TOKEN"),
+    (spec.Credential(URL_USER, "Wrong3333"), "refused the user and password in the URL"),
+])
+def test_refused_credential_is_named_in_the_error_without_its_secret(
+        served: Served, credential: spec.Credential, says: str) -> None:
+    with pytest.raises(SpecError) as raised, spec.cloned(served.url, None, credential):
+        pass
+
+    assert says in str(raised.value)
+    assert credential.password not in str(raised.value)
+    assert served.server.users() == {credential.username}
+
+
+def test_unknown_commit_sha_fails_with_git_reason(served: Served) -> None:
+    missing = "0123456789abcdef0123456789abcdef01234567"
+
+    with pytest.raises(SpecError) as raised, spec.cloned(served.url, missing,
+                                                        spec.Credential("oauth2", SPEC_TOKEN)):
+        pass
+
+    assert str(raised.value).startswith(f"cannot clone spec {served.url} at ref '{missing}': "
+                                        "fatal: ")
 
 
 @pytest.fixture
