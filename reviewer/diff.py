@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any
 
 import pathspec
 from unidiff.errors import UnidiffParseError
@@ -93,11 +92,11 @@ LOCK_FILES = frozenset({
     "composer.lock", "go.sum", "mix.lock", "pubspec.lock", "podfile.lock", "packages.lock.json",
     "flake.lock", "gradle.lockfile",
 })
-GENERATED = pathspec.PathSpec.from_lines("gitwildmatch", [
+GENERATED = pathspec.GitIgnoreSpec.from_lines([
     "*.min.js", "*.min.css", "*.map", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.pb.cc",
     "*.pb.h", "*.generated.*", "*.g.dart", "*.designer.cs", "__snapshots__/", "*.snap",
 ])
-VENDORED = pathspec.PathSpec.from_lines("gitwildmatch", [
+VENDORED = pathspec.GitIgnoreSpec.from_lines([
     "vendor/", "vendors/", "node_modules/", "third_party/", "third-party/", "bower_components/",
     ".yarn/", "Pods/",
 ])
@@ -151,7 +150,7 @@ def _status(change: Change) -> str:
     return "modified"
 
 
-def skip_reason(change: Change, excludes: pathspec.PathSpec[Any]) -> str | None:
+def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
     """Why a file is not reviewed, or None to review it."""
     path = change.new_path if not change.deleted_file else change.old_path
     name = PurePosixPath(path).name
@@ -187,9 +186,9 @@ def _has_generated_marker(diff: str) -> bool:
     return any(GENERATED_MARKER.search(ln) for ln in body if ln[:1] in "+ ")
 
 
-def exclude_spec(globs: Iterable[str]) -> pathspec.PathSpec[Any]:
+def exclude_spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec:
     """The user's --exclude globs, gitignore-style."""
-    return pathspec.PathSpec.from_lines("gitwildmatch", list(globs))
+    return pathspec.GitIgnoreSpec.from_lines(list(globs))
 
 
 def select(changes: Sequence[Change], excludes: Iterable[str] = ()

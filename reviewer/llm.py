@@ -162,7 +162,9 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def extract_json(content: str) -> str:
     """The JSON object in a reply: without <think> blocks, Markdown fences or chatter."""
-    text = THINK.sub("", content).strip()
+    text = THINK.sub("", content)
+    # Some servers strip the opening tag of the reasoning but keep the closing one.
+    text = text.rsplit("</think>", 1)[-1].strip()
     fenced = FENCE.search(text)
     if fenced and "{" in fenced.group(1):
         text = fenced.group(1).strip()

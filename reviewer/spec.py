@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -50,9 +51,13 @@ class Rule:
     file: str
     line: int
 
+    @cached_property
+    def _globs(self) -> pathspec.GitIgnoreSpec:
+        return pathspec.GitIgnoreSpec.from_lines(self.paths)
+
     def applies_to(self, path: str) -> bool:
         """True when one of the rule's globs matches path (gitignore-style)."""
-        return pathspec.PathSpec.from_lines("gitwildmatch", self.paths).match_file(path)
+        return self._globs.match_file(path)
 
 
 @dataclass(frozen=True)
