@@ -81,7 +81,7 @@ def review(
                                           "REVIEWER_TIMEOUT", MODEL, "--timeout")] = None,
     spec: Annotated[str | None, _opt("Rules: a directory or git URL [default: bundled]",
                                      "REVIEWER_SPEC", SPEC, "--spec")] = None,
-    spec_ref: Annotated[str | None, _opt("Branch, tag or commit of a spec git URL.",
+    spec_ref: Annotated[str | None, _opt("Branch, tag or full commit SHA of a spec git URL.",
                                          "REVIEWER_SPEC_REF", SPEC, "--spec-ref")] = None,
     spec_dir: Annotated[str | None, _opt("Folder of the rules inside the spec.",
                                          "REVIEWER_SPEC_DIR", SPEC, "--spec-dir")] = None,
@@ -145,8 +145,8 @@ def _print_outputs(settings: Settings, review: Review, note_url: str | None) -> 
 def spec_check(
     source: Annotated[str | None, typer.Argument(help="Directory or git URL [default: bundled]",
                                                  show_default=False)] = None,
-    ref: Annotated[str | None, typer.Option("--ref", help="Branch, tag or commit of a URL.")]
-    = None,
+    ref: Annotated[str | None, typer.Option(
+        "--ref", help="Branch, tag or full commit SHA of a URL.")] = None,
     spec_dir: Annotated[str | None, typer.Option("--spec-dir", help="Folder inside the spec.")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rules as JSON.")] = False,

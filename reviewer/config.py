@@ -24,7 +24,8 @@ def _env(*names: str) -> Any:
 class Settings(BaseSettings):
     """Every option of a run; built once in cli.py and passed down."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True,
+                                      env_ignore_empty=True)
 
     gitlab_url: str | None = Field(None, validation_alias=_env(
         "gitlab_url", "REVIEWER_GITLAB_URL", "CI_SERVER_URL"))

@@ -177,7 +177,8 @@ def extract_json(content: str) -> str:
 def parse_answer(content: str) -> ModelAnswer:
     """Validate a reply as the model's answer; ValueError says what is wrong."""
     try:
-        data = json.loads(extract_json(content))
+        # strict=False: raw newlines and tabs inside strings are common and harmless.
+        data = json.loads(extract_json(content), strict=False)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc}") from None
     try:

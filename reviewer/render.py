@@ -21,12 +21,15 @@ QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
 CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE)
 MENTION = re.compile(r"(?<![\w`])@(?=[\w.-])")
 TAG = re.compile(r"<(?=[A-Za-z/!?])")
+# A fence opened in model prose would swallow the rest of the note, our JSON block included.
+PROSE_FENCE = re.compile(r"^(\s{0,3})(?=```|~~~)", re.MULTILINE)
 
 
 def inert(text: str) -> str:
     """Untrusted text made safe for a GitLab note: no quick actions, mentions or raw HTML."""
     text = QUICK_ACTION.sub(rf"\1{ZWSP}/", text)
     text = MENTION.sub(f"@{ZWSP}", text)
+    text = PROSE_FENCE.sub(rf"\1{ZWSP}", text)
     return TAG.sub("&lt;", text)
 
 

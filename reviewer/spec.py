@@ -21,7 +21,7 @@ from reviewer.errors import SpecError
 from reviewer.model import Severity
 
 RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
-COMMIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")  # git cannot fetch an abbreviated SHA
 SCP_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@host:group/spec.git
 
 
@@ -175,7 +175,7 @@ def clone_credential(url: str, spec_token: str | None, job_token: str | None,
         return Credential(unquote(parts.username), unquote(parts.password))  # as git decodes
     if spec_token:
         return Credential("oauth2", spec_token)
-    if job_token and ci_host and parts.hostname == ci_host.split(":")[0]:
+    if job_token and ci_host and parts.hostname == ci_host.split(":")[0].lower():
         return Credential("gitlab-ci-token", job_token)
     return None
 

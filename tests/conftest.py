@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from reviewer.model import Review
 from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI
 
@@ -63,6 +65,14 @@ def llm() -> Iterator[FakeOpenAI]:
         yield fake
     finally:
         fake.stop()
+
+
+def note_json(body: str) -> Review:
+    """The review JSON in the collapsed block at the end of a posted note."""
+    tail = body.split("<details><summary>Review JSON</summary>")[-1]
+    block = re.search(r"^(`{3,})json\n(.*?)\n\1$", tail, re.DOTALL | re.MULTILINE)
+    assert block, "the note has no JSON block"
+    return Review.model_validate_json(block.group(2))
 
 
 def answer(score: int = 80, verdict: str = "comment", summary: str = "Looks reasonable.",

@@ -11,7 +11,7 @@ import pytest
 
 from reviewer.model import Review
 from reviewer.render import MARKER
-from tests.conftest import API_KEY, TOKEN, answer, clean_env, finding, run_cli
+from tests.conftest import API_KEY, TOKEN, answer, clean_env, finding, note_json, run_cli
 from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI
 
@@ -69,12 +69,6 @@ def ci_env(gitlab: FakeGitLab, llm: FakeOpenAI, mr: dict[str, Any], out: Path,
         "REVIEWER_GITLAB_TOKEN": TOKEN, "REVIEWER_BASE_URL": llm.url,
         "REVIEWER_MODEL": "test-model", "REVIEWER_API_KEY": API_KEY, "REVIEWER_OUTPUT": str(out)}
     return clean_env(**(variables | extra))
-
-
-def note_json(body: str) -> Review:
-    block = re.search(r"```+json\n(.*?)\n```+", body, re.DOTALL)
-    assert block, "the note has no JSON block"
-    return Review.model_validate_json(block.group(1))
 
 
 def writes(gitlab: FakeGitLab) -> list[tuple[str, str]]:

@@ -1,0 +1,161 @@
+"""`reviewer review --local`: the change comes from a real git repository, no GitLab."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reviewer.model import Review
+from tests.conftest import answer, finding, run_cli
+from tests.openai_standin import FakeOpenAI
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                           "-c", "init.defaultBranch=main", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def make_repo(path: Path, branch: str = "main") -> Path:
+    path.mkdir()
+    git(path, "init", "-q", "-b", branch)
+    (path / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    (path / "old.txt").write_text("bye\n")
+    git(path, "add", ".")
+    git(path, "commit", "-qm", "base")
+    return path
+
+
+def review(repo: Path, llm: FakeOpenAI, *args: str, cwd: Path | None = None) -> tuple[int, str,
+                                                                                          Review]:
+    out = repo.parent / "review.json"
+    result = run_cli("review", "--local", "--base-url", llm.url, "--model", "m", "-o", str(out),
+                     *args, cwd=cwd or repo)
+    review = Review.model_validate_json(out.read_text()) if out.exists() else None
+    assert review is not None, result.stderr
+    return result.code, result.stdout, review
+
+
+def sent_files(llm: FakeOpenAI) -> str:
+    return "\n".join(m["content"] for r in llm.requests for m in r["messages"])
+
+
+def test_working_tree_review_includes_staged_unstaged_and_untracked(
+        tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "app.py").write_text("def add(a, b):\n    return a - b\n")
+    (repo / "staged.py").write_text("X = 1\n")
+    git(repo, "add", "staged.py")
+    (repo / "untracked.py").write_text("Y = 2\n")
+    (repo / "old.txt").unlink()
+    llm.queue(answer(score=72, findings=[finding("app.py", 2, "major", title="Subtracts")]))
+
+    code, stdout, result = review(repo, llm)
+
+    assert code == 0
+    assert sorted(result.files_reviewed) == ["app.py", "old.txt", "staged.py", "untracked.py"]
+    assert result.local is not None
+    assert result.local.base == "main" and result.local.head == "working tree"
+    assert result.local.head_sha is None
+    assert result.local.base_sha == git(repo, "rev-parse", "main")
+    assert result.merge_request is None
+    assert result.findings[0].placed
+    assert "Score 72/100" in stdout and "Subtracts" in stdout
+    assert "    2       -     return a + b" in sent_files(llm)
+
+
+def test_range_review_ignores_the_working_tree(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "feature.py").write_text("def f():\n    return 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "Add f")
+    (repo / "dirty.py").write_text("uncommitted = True\n")
+    llm.queue(answer())
+
+    code, _, result = review(repo, llm, "--base", "main", "--head", "feature")
+
+    assert code == 0
+    assert result.files_reviewed == ["feature.py"]
+    assert result.local is not None and result.local.head_sha == git(repo, "rev-parse", "HEAD")
+    assert "Title: Add f" in sent_files(llm)
+
+
+def test_range_starts_at_the_merge_base(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-qb", "feature")
+    (repo / "mine.py").write_text("A = 1\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "mine")
+    git(repo, "checkout", "-q", "main")
+    (repo / "theirs.py").write_text("B = 2\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "theirs")
+    llm.queue(answer())
+
+    _, _, result = review(repo, llm, "--base", "main", "--head", "feature")
+
+    assert result.files_reviewed == ["mine.py"]  # not theirs.py, added on main since
+
+
+def test_default_base_is_the_remotes_default_branch(tmp_path: Path, llm: FakeOpenAI) -> None:
+    upstream = make_repo(tmp_path / "upstream", branch="trunk")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(clone)], check=True)
+    git(clone, "checkout", "-qb", "feature")
+    (clone / "new.py").write_text("Z = 3\n")
+    llm.queue(answer())
+
+    _, _, result = review(clone, llm)
+
+    assert result.local is not None and result.local.base == "origin/trunk"
+    assert result.files_reviewed == ["new.py"]
+
+
+def test_default_base_falls_back_to_master(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo", branch="master")
+    (repo / "app.py").write_text("changed = 1\n")
+    llm.queue(answer())
+
+    _, _, result = review(repo, llm, "--repo", str(repo), cwd=tmp_path)
+
+    assert result.local is not None and result.local.base == "master"
+
+
+def test_no_base_branch_is_a_usage_error(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo", branch="develop")
+    result = run_cli("review", "--local", "--base-url", llm.url, cwd=repo)
+    assert result.code == 2
+    assert result.stderr == ("reviewer: error: cannot tell the base branch (no remote HEAD, main "
+                             "or master): pass --base REF\n")
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--base", "nope"], "--base 'nope' is not a commit"),
+    (["--base", "main", "--head", "nope"], "--head 'nope' is not a commit"),
+])
+def test_unknown_refs_are_usage_errors(tmp_path: Path, llm: FakeOpenAI, flags: list[str],
+                                       message: str) -> None:
+    repo = make_repo(tmp_path / "repo")
+    result = run_cli("review", "--local", "--base-url", llm.url, *flags, cwd=repo)
+    assert result.code == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_outside_a_repository_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("review", "--local", cwd=tmp_path)
+    assert result.code == 2
+    assert "--local needs a git repository" in result.stderr
+
+
+def test_empty_change_asks_no_model(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    code, stdout, result = review(repo, llm)
+    assert code == 0
+    assert llm.requests == []
+    assert result.summary == "Nothing to review: the change is empty."
+    assert result.score == 100 and result.verdict == "approve"
+    assert "Score 100/100" in stdout
