@@ -155,9 +155,9 @@ def spec_check(
     """Validate a spec and list its rules (exit 1 with file:line on an error)."""
     settings = _guard(lambda: load_settings({"spec": source, "spec_ref": ref,
                                              "spec_dir": spec_dir}), verbose=verbose)
-    from reviewer.review import load_spec
+    from reviewer.spec import from_settings
 
-    loaded = _guard(lambda: load_spec(settings), verbose=verbose, secrets=settings.secrets())
+    loaded = _guard(lambda: from_settings(settings), verbose=verbose, secrets=settings.secrets())
     if as_json:
         typer.echo(json.dumps([{"id": r.id, "title": r.title, "severity": r.severity,
                                 "paths": list(r.paths), "file": r.file} for r in loaded.rules],

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         return [s for s in found if len(s) >= 4]
 
 
+def reveal(secret: SecretStr | None) -> str | None:
+    """A secret's value, at the one place it is handed to a client."""
+    return secret.get_secret_value() if secret is not None else None
+
+
 def load_settings(flags: dict[str, Any]) -> Settings:
     """Build Settings from the flags that were given, the environment and defaults."""
     given = {k: v for k, v in flags.items() if v is not None and v != ()}

@@ -103,6 +103,7 @@ VENDORED = pathspec.GitIgnoreSpec.from_lines([
 GENERATED_MARKER = re.compile(r"@generated|do not edit|auto-?generated (by|from|file)",
                               re.IGNORECASE)
 FIRST_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)", re.MULTILINE)
+BINARY_MARKER = re.compile(r"^(?:Binary files .* differ|GIT binary patch)", re.MULTILINE)
 
 
 def parse_change(change: Change) -> FileDiff:
@@ -173,8 +174,9 @@ def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
 
 
 def _is_binary(diff: str) -> bool:
+    # git's markers start a line; inside a hunk every line starts with "+", "-", " " or "\\".
     head = diff[:400]
-    return "Binary files " in head or "GIT binary patch" in head or "\x00" in head
+    return BINARY_MARKER.search(head) is not None or "\x00" in head
 
 
 def _has_generated_marker(diff: str) -> bool:
@@ -232,4 +234,6 @@ def split_patch(patch: str) -> list[Change]:
 
 
 def _strip(path: str) -> str:
+    if len(path) > 1 and path[0] == path[-1] == '"':  # git quotes unusual names C-style
+        path = path[1:-1].encode().decode("unicode_escape").encode("latin-1").decode()
     return path[2:] if path.startswith(("a/", "b/")) else path

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reviewer import __version__, check, diff, prompt, publish, spec
-from reviewer.config import Settings
-from reviewer.errors import ConfigError, SpecError
+from reviewer.config import Settings, reveal
+from reviewer.errors import ConfigError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
 from reviewer.llm import ModelClient
 from reviewer.localgit import LocalChange, read_change
@@ -53,11 +53,11 @@ def run(settings: Settings) -> Outcome:
         target = resolve_target(settings)
         client = _gitlab(settings, target)
         source = _merge_request(client, target)
-    rules = load_spec(settings)
+    rules = spec.from_settings(settings)
     files, skipped = diff.select(source.changes, settings.exclude)
     tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
-    model = ModelClient(settings.base_url, _secret(settings.api_key), settings.model,
+    model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         settings.max_output_tokens, settings.timeout, settings.model_host)
     asked = time.monotonic()
     answers = [model.review(r) for r in requests]
@@ -76,12 +76,8 @@ def run(settings: Settings) -> Outcome:
     return outcome
 
 
-def _secret(value: object) -> str | None:
-    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]
-
-
 def _gitlab(settings: Settings, target: Target) -> GitLab:
-    token = _secret(settings.token)
+    token = reveal(settings.token)
     if token is None and not settings.dry_run:
         job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
         raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
@@ -97,16 +93,6 @@ def _merge_request(client: GitLab, target: Target) -> Source:
 def _local(settings: Settings) -> Source:
     local = read_change(settings.repo, settings.base, settings.head)
     return Source(local.changes, prompt.Context(local.title, ""), local=local)
-
-
-def load_spec(settings: Settings) -> spec.Spec:
-    """The rules this run uses, cloned with the right credential when the spec is a URL."""
-    def credential(url: str) -> spec.Credential | None:
-        return spec.clone_credential(url, _secret(settings.spec_token),
-                                     _secret(settings.ci_job_token), settings.ci_server_host)
-    if settings.spec_ref and settings.spec and not spec.is_url(settings.spec):
-        raise SpecError("--spec-ref applies to a git URL, but --spec is a directory")
-    return spec.load(settings.spec, settings.spec_ref, settings.spec_dir, credential)
 
 
 def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[diff.FileDiff],

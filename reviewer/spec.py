@@ -17,6 +17,7 @@ import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reviewer.config import Settings, reveal
 from reviewer.errors import SpecError
 from reviewer.model import Severity
 
@@ -232,6 +233,16 @@ def _clone_message(url: str, ref: str | None, exc: git.GitCommandError,
                                                             "the user and password in the URL")
         hint = f"the server refused {sent}"
     return f"cannot clone spec {url}{at}: {detail or 'git clone failed'} ({hint})"
+
+
+def from_settings(settings: Settings) -> Spec:
+    """The rules a run uses, cloned with the right credential when the spec is a URL."""
+    def credential(url: str) -> Credential | None:
+        return clone_credential(url, reveal(settings.spec_token), reveal(settings.ci_job_token),
+                                settings.ci_server_host)
+    if settings.spec_ref and settings.spec and not is_url(settings.spec):
+        raise SpecError("--spec-ref applies to a git URL, but --spec is a directory")
+    return load(settings.spec, settings.spec_ref, settings.spec_dir, credential)
 
 
 def load(source: str | None, ref: str | None, subdir: str | None,

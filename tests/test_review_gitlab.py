@@ -400,3 +400,10 @@ def test_schema_command_prints_the_review_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert schema["title"] == "Review"
     assert {"score", "verdict", "findings", "skipped_files"} <= set(schema["properties"])
+
+
+def test_committed_json_schema_matches_the_model() -> None:
+    committed = json.loads((Path(__file__).parent.parent / "docs" / "review.schema.json")
+                           .read_text())
+    assert committed == json.loads(run_cli("schema").stdout), \
+        "regenerate with: reviewer schema > docs/review.schema.json"

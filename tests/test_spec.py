@@ -24,7 +24,7 @@ from reviewer import spec
 from reviewer.config import load_settings
 from reviewer.errors import SpecError
 from reviewer.model import SEVERITIES
-from reviewer.review import load_spec
+from reviewer.spec import from_settings as load_spec
 from tests.conftest import Result, answer, clean_env, run_cli
 from tests.git_http_standin import GitHTTP
 from tests.openai_standin import FakeOpenAI

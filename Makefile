@@ -1,0 +1,38 @@
+# Everything a fresh machine needs: `make demo` runs a real review, `make test` the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+.PHONY: setup demo test lint unit bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Installing reviewer and its test tools (llama.cpp builds from source once, ~5 min)..."
+	$(BIN)/python -m pip install --quiet -e '.[dev,e2e]'
+	touch $@
+
+$(MODEL):
+	scripts/fetch-model $(MODEL)
+
+setup: $(BIN)/.installed $(MODEL)
+
+demo: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/demo $(abspath $(MODEL))
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check reviewer tests bench
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q -m "not e2e"
+
+test: setup lint
+	REVIEWER_E2E_MODEL=$(abspath $(MODEL)) $(BIN)/pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,288 @@
+"""Findings checked against a real parsed diff; score, verdict and gate arithmetic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reviewer.check import (
+    cap_score,
+    clamp,
+    consistent_verdict,
+    fingerprint,
+    gate,
+    merge_score,
+    merge_verdict,
+    place,
+)
+from reviewer.diff import Change, FileDiff, parse_change
+from reviewer.model import Finding, ModelAnswer, PlacedFinding
+from tests.conftest import finding
+
+
+def lines(*rows: str) -> str:
+    return "\n".join(rows) + "\n"
+
+
+# app.py: hunk 1 adds new lines 2-3 (old line 2 removed); context old 3 = new 4, old 4 = new 5.
+# hunk 2: context 20/21, removed old 21, context 22/22.
+APP = lines(
+    "@@ -1,4 +1,5 @@",
+    " import os",
+    "-import sys",
+    "+import re",
+    "+import sys",
+    " x = compute(a)",
+    " def main():",
+    "@@ -20,3 +21,2 @@ def main():",
+    "     x = 1",
+    "-    y = 2",
+    "     return x",
+)
+RENAMED = lines("@@ -1,3 +1,3 @@", " a", "-b", "+B", " c")
+
+
+def files() -> dict[str, FileDiff]:
+    parsed = [parse_change(Change("app.py", "app.py", APP)),
+              parse_change(Change("old/name.py", "new/name.py", RENAMED, renamed_file=True))]
+    return {f.path: f for f in parsed}
+
+
+def make(path: str = "app.py", line: int = 2, **extra: Any) -> Finding:
+    return Finding.model_validate(finding(path, line, **extra))
+
+
+def placed(path: str = "app.py", line: int = 2, **extra: Any) -> PlacedFinding:
+    return place(make(path, line, **extra), files())
+
+
+# --- place ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("side", "line"), [
+    ("new", 2),  # added
+    ("new", 4),  # context, by its new number
+    ("old", 2),  # removed
+    ("old", 3),  # the same context line, by its old number
+    ("new", 21),  # context in the second hunk
+    ("old", 21),  # removed in the second hunk
+])
+def test_a_finding_on_a_line_of_the_diff_is_placed(side: str, line: int) -> None:
+    result = placed(line=line, side=side)
+
+    assert result.placed is True
+    assert (result.path, result.line, result.side) == ("app.py", line, side)
+
+
+def test_a_context_line_is_addressable_from_both_sides_with_one_fingerprint() -> None:
+    by_new, by_old = placed(line=4, side="new"), placed(line=3, side="old")
+
+    assert by_new.placed and by_old.placed
+    assert by_new.fingerprint == by_old.fingerprint
+
+
+@pytest.mark.parametrize(("path", "line", "side"), [
+    ("ghost.py", 2, "new"),  # path not in the diff
+    ("app.py", 10, "new"),  # between the hunks
+    ("app.py", 10, "old"),
+    ("app.py", 300, "new"),  # after the last hunk
+    ("app.py", 5, "old"),  # new line 5 exists; the old side of hunk 1 ends at 4
+    ("app.py", 23, "old"),
+])
+def test_a_finding_off_the_diff_is_kept_unplaced_and_unmoved(path: str, line: int,
+                                                             side: str) -> None:
+    original = make(path, line, side=side, end_line=line + 1, suggestion="fixed()")
+
+    result = place(original, files())
+
+    assert result.placed is False
+    assert result.model_dump(exclude={"placed", "fingerprint"}) == original.model_dump()
+
+
+def test_place_returns_one_finding_for_each_finding_given() -> None:
+    given = [make(line=2), make("ghost.py", 1), make(line=999), make(line=2, side="old")]
+
+    result = [place(f, files()) for f in given]
+
+    assert [r.placed for r in result] == [True, False, False, True]
+    assert [(r.path, r.line) for r in result] == [(f.path, f.line) for f in given]
+
+
+def test_a_finding_on_a_renamed_files_old_path_is_placed_on_the_file() -> None:
+    result = placed("old/name.py", 2, side="new")
+
+    assert result.placed is True
+    assert result.path == "new/name.py"
+    assert result.fingerprint == placed("new/name.py", 2).fingerprint
+
+
+def test_the_b_prefix_a_model_copies_from_the_diff_header_is_dropped() -> None:
+    result = placed("b/app.py", 2)
+
+    assert (result.path, result.placed) == ("app.py", True)
+
+
+@pytest.mark.parametrize(("line", "end_line", "side", "kept"), [
+    (2, 3, "new", 3),  # both added lines
+    (2, 5, "new", 5),  # to the end of the hunk
+    (2, 2, "new", 2),
+    (2, 21, "old", 21),  # wait: old 2 and old 21 are in different hunks
+    (2, 6, "new", None),  # past the end of the hunk
+    (3, 2, "new", None),  # before the start
+    (1, 200, "new", None),  # far outside the file
+    (2, 21, "new", None),  # into the next hunk: lines 6-20 between are not in the diff
+])
+def test_an_end_line_that_leaves_the_diff_or_precedes_the_line_is_dropped(
+        line: int, end_line: int, side: str, kept: int | None) -> None:
+    result = placed(line=line, side=side, end_line=end_line)
+
+    assert result.placed is True
+    assert result.line == line
+    assert result.end_line == kept
+
+
+# --- fingerprint ----------------------------------------------------------------------------
+
+def test_fingerprint_is_stable_when_the_same_line_moves_to_another_number() -> None:
+    early = parse_change(Change("app.py", "app.py", lines("@@ -1 +1,2 @@", " a", "+eval(x)")))
+    later = parse_change(Change("app.py", "app.py", lines("@@ -40 +40,2 @@", " a", "+eval(x)")))
+
+    first = place(make(line=2), {"app.py": early})
+    moved = place(make(line=41), {"app.py": later})
+
+    assert first.placed and moved.placed
+    assert first.fingerprint == moved.fingerprint
+
+
+def test_fingerprint_ignores_changes_of_indentation_and_spacing() -> None:
+    assert fingerprint("R1", "a.py", "x = compute(a)") == fingerprint(
+        "R1", "a.py", "\t    x   =  compute(a)  ")
+
+
+@pytest.mark.parametrize(("rule", "path", "text"), [
+    ("R2", "a.py", "x = compute(a)"),
+    (None, "a.py", "x = compute(a)"),
+    ("R1", "b.py", "x = compute(a)"),
+    ("R1", "a.py", "x = compute(b)"),
+])
+def test_fingerprint_differs_for_another_rule_path_or_text(rule: str | None, path: str,
+                                                           text: str) -> None:
+    assert fingerprint(rule, path, text) != fingerprint("R1", "a.py", "x = compute(a)")
+
+
+def test_fingerprint_of_a_placed_finding_comes_from_its_line_not_its_title() -> None:
+    one = placed(line=2, title="Unused import")
+    two = placed(line=2, title="Another wording")
+
+    assert one.fingerprint == two.fingerprint == fingerprint("COR-001", "app.py", "import re")
+
+
+# --- score ----------------------------------------------------------------------------------
+
+def answer(score: int, verdict: str = "comment", *severities: str) -> ModelAnswer:
+    return ModelAnswer.model_validate({
+        "score": score, "verdict": verdict, "summary": "s",
+        "findings": [finding("app.py", 2, s) for s in severities]})
+
+
+def test_merge_score_weights_each_answer_by_its_changed_lines() -> None:
+    assert merge_score([answer(90), answer(50)], [30, 10]) == 80
+    assert merge_score([answer(90), answer(50)], [10, 30]) == 60
+
+
+def test_merge_score_of_equal_scores_is_that_score_whatever_the_weights() -> None:
+    # A request with no changed lines counts as one line, on both sides of the division.
+    assert merge_score([answer(50), answer(50)], [0, 1]) == 50
+    assert merge_score([answer(70), answer(70)], [0, 0]) == 70
+
+
+def test_merge_score_without_answers_is_100() -> None:
+    assert merge_score([], []) == 100
+
+
+def test_model_answer_accepts_out_of_range_scores_and_merge_score_clamps_them() -> None:
+    low, high = answer(-5), answer(140)
+
+    assert (low.score, high.score) == (-5, 140)
+    assert merge_score([low], [3]) == 0
+    assert merge_score([high], [3]) == 100
+
+
+@pytest.mark.parametrize(("score", "clamped"), [(-5, 0), (0, 0), (55, 55), (100, 100),
+                                                (140, 100)])
+def test_clamp_keeps_a_score_within_0_and_100(score: int, clamped: int) -> None:
+    assert clamp(score) == clamped
+
+
+@pytest.mark.parametrize(("severities", "capped"), [
+    ((), 95),
+    (("info",), 95),
+    (("minor",), 95),
+    (("major",), 79),
+    (("critical",), 49),
+    (("blocker",), 30),
+    (("minor", "blocker", "major"), 30),
+])
+def test_cap_score_limits_the_score_by_the_worst_finding(severities: tuple[str, ...],
+                                                         capped: int) -> None:
+    assert cap_score(95, answer(95, "comment", *severities).findings) == capped
+
+
+def test_cap_score_never_raises_a_lower_score() -> None:
+    assert cap_score(12, answer(12, "comment", "blocker").findings) == 12
+
+
+# --- verdict --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("verdict", "severities", "expected"), [
+    ("approve", ("critical",), "request_changes"),
+    ("approve", ("blocker",), "request_changes"),
+    ("approve", ("major",), "comment"),
+    ("approve", ("minor", "info"), "approve"),
+    ("approve", (), "approve"),
+    ("request_changes", ("minor",), "comment"),
+    ("request_changes", (), "comment"),
+    ("request_changes", ("major",), "request_changes"),
+    ("comment", (), "comment"),
+    ("comment", ("major",), "comment"),
+    ("comment", ("critical",), "request_changes"),
+])
+def test_consistent_verdict_follows_the_worst_finding(verdict: str, severities: tuple[str, ...],
+                                                      expected: str) -> None:
+    given = answer(50, verdict, *severities)
+
+    assert consistent_verdict(given.verdict, given.findings) == expected
+
+
+@pytest.mark.parametrize(("verdicts", "strictest"), [
+    (["approve", "comment", "approve"], "comment"),
+    (["comment", "request_changes", "approve"], "request_changes"),
+    (["approve", "approve"], "approve"),
+    ([], "approve"),
+])
+def test_merge_verdict_takes_the_strictest(verdicts: list[str], strictest: str) -> None:
+    assert merge_verdict([answer(50, v) for v in verdicts]) == strictest
+
+
+# --- gate -----------------------------------------------------------------------------------
+
+def test_gate_passes_a_score_equal_to_fail_under_and_fails_one_below() -> None:
+    assert gate(70, [], 70, None) is None
+    assert gate(69, [], 70, None) == "score 69 is below --fail-under 70"
+
+
+def test_gate_fails_on_a_finding_exactly_at_fail_on_and_passes_one_below() -> None:
+    major, minor = answer(50, "comment", "major").findings, answer(50, "comment", "minor").findings
+
+    assert gate(90, major, None, "major") == "1 finding(s) at or above --fail-on major"
+    assert gate(90, minor, None, "major") is None
+
+
+def test_gate_counts_every_finding_at_or_above_fail_on() -> None:
+    found = answer(50, "comment", "info", "major", "blocker").findings
+
+    assert gate(90, found, None, "major") == "2 finding(s) at or above --fail-on major"
+
+
+def test_gate_without_thresholds_always_passes() -> None:
+    assert gate(0, answer(0, "comment", "blocker").findings, None, None) is None
