@@ -18,13 +18,22 @@ def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
     line = file.line_at(finding.side, finding.line) if file else None
     placed = line is not None
     end = finding.end_line
-    if placed and file and end is not None and (end < finding.line
-                                                or file.line_at(finding.side, end) is None):
+    if placed and file and end is not None and (
+            end < finding.line or not _same_hunk(file, finding.side, finding.line, end)):
         end = None  # a range that leaves the diff is narrowed to its first line, not moved
     path = file.path if file else finding.path
     text = line.text if line else finding.title
     data = finding.model_dump() | {"path": path, "end_line": end}
     return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
+
+
+def _same_hunk(file: FileDiff, side: str, first: int, last: int) -> bool:
+    """Both lines in one hunk: a range over two hunks spans lines that are not in the diff."""
+    for hunk in file.hunks:
+        numbers = {ln.new if side == "new" else ln.old for ln in hunk.lines}
+        if first in numbers:
+            return last in numbers
+    return False
 
 
 def _by_old_path(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
@@ -39,10 +48,10 @@ def fingerprint(rule: str | None, path: str, text: str) -> str:
 
 def merge_score(answers: Sequence[ModelAnswer], weights: Sequence[int]) -> int:
     """One score for the merge request: the requests' scores weighted by their changed lines."""
-    total = sum(weights) or len(answers)
     if not answers:
         return 100
-    raw = sum(a.score * (w or 1) for a, w in zip(answers, weights, strict=True)) / total
+    weights = [w or 1 for w in weights]  # a request without changed lines counts as one line
+    raw = sum(a.score * w for a, w in zip(answers, weights, strict=True)) / sum(weights)
     return clamp(round(raw))
 
 

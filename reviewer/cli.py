@@ -31,7 +31,7 @@ GITLAB, MODEL, SPEC, OUTPUT, LOCAL = "GitLab", "Model", "Spec", "Output and gate
 
 
 def _opt(help_text: str, env: str | None, panel: str, *names: str) -> Any:
-    shown = f"{help_text} [env: {env}]" if env else help_text
+    shown = f"{help_text} (env: {env})" if env else help_text
     return typer.Option(*names, help=shown, rich_help_panel=panel, show_default=False)
 
 
@@ -56,30 +56,30 @@ def review(
                                       "REVIEWER_GITLAB_TOKEN, GITLAB_TOKEN", GITLAB,
                                       "--token")] = None,
     project: Annotated[str | None, _opt("Project id or path (group/name).",
-                                        "CI_MERGE_REQUEST_PROJECT_ID, CI_PROJECT_ID", GITLAB,
-                                        "--project")] = None,
+                                        "REVIEWER_PROJECT, CI_MERGE_REQUEST_PROJECT_ID, "
+                                        "CI_PROJECT_ID", GITLAB, "--project")] = None,
     mr: Annotated[int | None, _opt("Merge request IID.", "REVIEWER_MR_IID, "
                                    "CI_MERGE_REQUEST_IID", GITLAB, "--mr")] = None,
     mr_url: Annotated[str | None, _opt("Merge request URL, instead of --project and --mr.",
                                        "REVIEWER_MR_URL", GITLAB, "--mr-url")] = None,
-    base_url: Annotated[str | None, _opt(f"OpenAI-compatible API URL [default: "
-                                         f"{DEFAULT_BASE_URL}]", "REVIEWER_BASE_URL, "
+    base_url: Annotated[str | None, _opt(f"OpenAI-compatible API URL (default: "
+                                         f"{DEFAULT_BASE_URL})", "REVIEWER_BASE_URL, "
                                          "OPENAI_BASE_URL", MODEL, "--base-url")] = None,
     api_key: Annotated[str | None, _opt("API key for the model server.",
                                         "REVIEWER_API_KEY, OPENAI_API_KEY", MODEL,
                                         "--api-key")] = None,
-    model: Annotated[str | None, _opt(f"Model name [default: {DEFAULT_MODEL}]",
+    model: Annotated[str | None, _opt(f"Model name (default: {DEFAULT_MODEL})",
                                       "REVIEWER_MODEL", MODEL, "--model")] = None,
     max_output_tokens: Annotated[int | None, _opt("Most tokens the model may answer with "
-                                                  "[default: 2048]", "REVIEWER_MAX_OUTPUT_TOKENS",
+                                                  "(default: 2048)", "REVIEWER_MAX_OUTPUT_TOKENS",
                                                   MODEL, "--max-output-tokens")] = None,
     max_input_tokens: Annotated[int | None, _opt("Most prompt tokens per request; larger "
-                                                 "changes are split [default: 6000]",
+                                                 "changes are split (default: 6000)",
                                                  "REVIEWER_MAX_INPUT_TOKENS", MODEL,
                                                  "--max-input-tokens")] = None,
-    timeout: Annotated[float | None, _opt("Seconds to wait for each answer [default: 300]",
+    timeout: Annotated[float | None, _opt("Seconds to wait for each answer (default: 300)",
                                           "REVIEWER_TIMEOUT", MODEL, "--timeout")] = None,
-    spec: Annotated[str | None, _opt("Rules: a directory or git URL [default: bundled]",
+    spec: Annotated[str | None, _opt("Rules: a directory or git URL (default: bundled)",
                                      "REVIEWER_SPEC", SPEC, "--spec")] = None,
     spec_ref: Annotated[str | None, _opt("Branch, tag or full commit SHA of a spec git URL.",
                                          "REVIEWER_SPEC_REF", SPEC, "--spec-ref")] = None,
@@ -88,7 +88,7 @@ def review(
     exclude: Annotated[list[str] | None, _opt("Gitignore-style glob of files not to review; "
                                               "repeatable.", "REVIEWER_EXCLUDE (comma-separated)",
                                               SPEC, "--exclude")] = None,
-    output: Annotated[Path | None, _opt("Where to write the review JSON [default: review.json]",
+    output: Annotated[Path | None, _opt("Where to write the review JSON (default: review.json)",
                                         "REVIEWER_OUTPUT", OUTPUT, "--output", "-o")] = None,
     dry_run: Annotated[bool | None, _opt("Print the review; post nothing.", "REVIEWER_DRY_RUN",
                                          OUTPUT, "--dry-run/--post")] = None,
@@ -99,11 +99,11 @@ def review(
                                         OUTPUT, "--fail-on")] = None,
     local: Annotated[bool | None, _opt("Review a local git range; no GitLab needed.",
                                        "REVIEWER_LOCAL", LOCAL, "--local")] = None,
-    base: Annotated[str | None, _opt("Base ref [default: the remote's default branch, else "
-                                     "main/master]", "REVIEWER_BASE", LOCAL, "--base")] = None,
-    head: Annotated[str | None, _opt("Head ref [default: the working tree]", "REVIEWER_HEAD",
+    base: Annotated[str | None, _opt("Base ref (default: the remote's default branch, else "
+                                     "main/master)", "REVIEWER_BASE", LOCAL, "--base")] = None,
+    head: Annotated[str | None, _opt("Head ref (default: the working tree)", "REVIEWER_HEAD",
                                      LOCAL, "--head")] = None,
-    repo: Annotated[Path | None, _opt("Repository to review [default: .]", "REVIEWER_REPO",
+    repo: Annotated[Path | None, _opt("Repository to review (default: .)", "REVIEWER_REPO",
                                       LOCAL, "--repo")] = None,
     verbose: Annotated[bool | None, _opt("Show tracebacks and progress.", "REVIEWER_VERBOSE",
                                          OUTPUT, "--verbose", "-v")] = None,
@@ -143,7 +143,7 @@ def _print_outputs(settings: Settings, review: Review, note_url: str | None) -> 
 
 @spec_app.command("check")
 def spec_check(
-    source: Annotated[str | None, typer.Argument(help="Directory or git URL [default: bundled]",
+    source: Annotated[str | None, typer.Argument(help="Directory or git URL (default: bundled)",
                                                  show_default=False)] = None,
     ref: Annotated[str | None, typer.Option(
         "--ref", help="Branch, tag or full commit SHA of a URL.")] = None,

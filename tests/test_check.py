@@ -126,11 +126,12 @@ def test_the_b_prefix_a_model_copies_from_the_diff_header_is_dropped() -> None:
     (2, 3, "new", 3),  # both added lines
     (2, 5, "new", 5),  # to the end of the hunk
     (2, 2, "new", 2),
-    (2, 21, "old", 21),  # wait: old 2 and old 21 are in different hunks
+    (20, 22, "old", 22),  # context to context across a removed line
     (2, 6, "new", None),  # past the end of the hunk
     (3, 2, "new", None),  # before the start
     (1, 200, "new", None),  # far outside the file
-    (2, 21, "new", None),  # into the next hunk: lines 6-20 between are not in the diff
+    (2, 21, "new", None),  # into the next hunk: new lines 6-20 are not in the diff
+    (2, 21, "old", None),  # the same on the old side
 ])
 def test_an_end_line_that_leaves_the_diff_or_precedes_the_line_is_dropped(
         line: int, end_line: int, side: str, kept: int | None) -> None:
