@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -126,6 +127,11 @@ def _settings(flags: dict[str, Any]) -> Settings:
 def _review(settings: Settings) -> None:
     from reviewer.review import run  # the heavy imports wait until a review really runs
 
+    if settings.verbose:
+        logging.basicConfig(level=logging.INFO, format="reviewer: %(message)s",
+                            stream=sys.stderr)
+        # Libraries' own debug lines may carry URLs with credentials; keep only ours.
+        logging.getLogger().handlers[0].addFilter(logging.Filter("reviewer"))
     outcome = run(settings)
     Console(soft_wrap=False).print(terminal(outcome.review))
     _print_outputs(settings, outcome.review, outcome.note_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ from reviewer.errors import ModelError
 from reviewer.model import ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, with_schema
 
+log = logging.getLogger(__name__)
 MODES = ("json_schema", "json_object", "plain")
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
@@ -56,6 +58,7 @@ class ModelClient:
             return parse_answer(content)
         except ValueError as exc:
             error = str(exc)
+            log.info("invalid answer (%s); asking the model to repair it", error)
         messages += [{"role": "assistant", "content": content},
                      {"role": "user", "content": repair_message(error)}]
         content = self._complete(messages, request)
@@ -78,6 +81,8 @@ class ModelClient:
                 if self.mode == "plain" or not _about_format(exc):
                     raise ModelError(_describe(exc, self)) from None
                 self.mode_index += 1  # the server cannot do this mode: try the next, remember it
+                log.info("%s refused %s structured output; trying %s", self.host,
+                         MODES[self.mode_index - 1], self.mode)
             except openai.APIError as exc:
                 raise ModelError(_describe(exc, self)) from None
         return self._accept(response, request)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reviewer import __version__, check, diff, prompt, publish, spec
@@ -24,6 +25,8 @@ from reviewer.model import (
     SpecInfo,
 )
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Outcome:
@@ -32,7 +35,6 @@ class Outcome:
     review: Review
     note_url: str | None = None
     gate_failure: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,34 +48,38 @@ class Source:
 def run(settings: Settings) -> Outcome:
     """Review one change and publish the result as settings ask."""
     started = time.monotonic()
-    client: GitLab | None = None
-    if settings.local:
-        source = _local(settings)
-    else:
-        target = resolve_target(settings)
-        client = _gitlab(settings, target)
-        source = _merge_request(client, target)
+    client, source = _source(settings)
     rules = spec.from_settings(settings)
     files, skipped = diff.select(source.changes, settings.exclude)
     tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
+    log.info("%d file(s) to review, %d skipped, %d rule(s) from %s, %d request(s) to %s on %s",
+             len(files), len(skipped) + len(too_big), len(rules.rules), rules.source,
+             len(requests), settings.model, settings.model_host)
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         settings.max_output_tokens, settings.timeout, settings.model_host)
     asked = time.monotonic()
     answers = [model.review(r) for r in requests]
-    timings = {"model_s": round(time.monotonic() - asked, 3)}
-    review = assemble(settings, source, rules, files, [*skipped, *too_big], answers,
-                      [sum(f.changed_lines for f in files if f.path in r.files) for r in requests],
-                      model)
-    timings["total_s"] = round(time.monotonic() - started, 3)
-    review = review.model_copy(update={"timings": timings})
+    timings = {"model_s": round(time.monotonic() - asked, 3),
+               "total_s": round(time.monotonic() - started, 3)}
+    weights = [sum(f.changed_lines for f in files if f.path in r.files) for r in requests]
+    review = assemble(settings, source, rules, files, [*skipped, *too_big], answers, weights,
+                      model).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
-    outcome = Outcome(review, timings=timings)
+    outcome = Outcome(review)
     if client and source.mr and not settings.dry_run:
         outcome.note_url = publish.post_summary(client, source.mr, review)
     outcome.gate_failure = check.gate(review.score, review.findings, settings.fail_under,
                                       settings.fail_on)
     return outcome
+
+
+def _source(settings: Settings) -> tuple[GitLab | None, Source]:
+    if settings.local:
+        return None, _local(settings)
+    target = resolve_target(settings)
+    client = _gitlab(settings, target)
+    return client, _merge_request(client, target)
 
 
 def _gitlab(settings: Settings, target: Target) -> GitLab:
