@@ -14,7 +14,7 @@ SPACE = re.compile(r"\s+")
 
 def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
     """Mark a finding placed only when its path and line are a line of the reviewed diff."""
-    file = files.get(finding.path) or _by_old_path(finding.path, files)
+    file = _file(finding.path, files)
     line = file.line_at(finding.side, finding.line) if file else None
     placed = line is not None
     end = finding.end_line
@@ -36,8 +36,17 @@ def _same_hunk(file: FileDiff, side: str, first: int, last: int) -> bool:
     return False
 
 
-def _by_old_path(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
-    return next((f for f in files.values() if f.old_path == path), None)
+def _file(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
+    """The file a finding cites: by path, by a renamed file's old path, or without the "b/" a
+    model copied from git's diff header (only when that is what makes it match)."""
+    for candidate in (path, path[2:] if path.startswith(("a/", "b/")) else None):
+        if candidate is None:
+            continue
+        found = files.get(candidate) or next(
+            (f for f in files.values() if f.old_path == candidate), None)
+        if found:
+            return found
+    return None
 
 
 def fingerprint(rule: str | None, path: str, text: str) -> str:

@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     @property
     def model_host(self) -> str:
         """Host (and port) of the model server, without credentials or path."""
-        return urlsplit(self.base_url).hostname or self.base_url
+        parts = urlsplit(self.base_url)
+        if not parts.hostname:
+            return "unknown host"
+        return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
     def secrets(self) -> list[str]:
         """Every secret value in use, for redaction of anything printed."""
@@ -114,5 +117,13 @@ def load_settings(flags: dict[str, Any]) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        raise UsageError(f"invalid setting {where}: {err['msg']}") from None
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        raise UsageError(f"invalid {_names(name)}: {err['msg']}") from None
+
+
+def _names(field: str) -> str:
+    """How a user sets a field: its flag and environment variables."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    names = [str(a) for a in getattr(alias, "choices", [])[1:]]
+    return " / ".join([f"--{field.replace('_', '-')}", *names])

@@ -52,13 +52,8 @@ class Finding(BaseModel):
 
     @field_validator("path", mode="before")
     @classmethod
-    def _strip_prefix(cls, value: Any) -> Any:
-        # Models often copy the "b/" of git's diff header.
-        if isinstance(value, str):
-            value = value.strip()
-            if value.startswith(("a/", "b/")):
-                return value[2:]
-        return value
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
 
 class ModelAnswer(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -18,8 +19,9 @@ VERDICTS = {"approve": "✅ approve", "comment": "💬 comment",
 ZWSP = "\u200b"
 # GitLab runs a quick action written at the start of a line; it pings anyone @mentioned.
 QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
-CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE)
-MENTION = re.compile(r"(?<![\w`])@(?=[\w.-])")
+CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE | re.IGNORECASE)  # as GitLab
+MENTION = re.compile(r"(?<!\w)@(?=[\w.-])")
+CODE_SPAN = re.compile(r"(`+)[^`\n]+?\1")
 TAG = re.compile(r"<(?=[A-Za-z/!?])")
 # A fence opened in model prose would swallow the rest of the note, our JSON block included.
 PROSE_FENCE = re.compile(r"^(\s{0,3})(?=```|~~~)", re.MULTILINE)
@@ -28,9 +30,19 @@ PROSE_FENCE = re.compile(r"^(\s{0,3})(?=```|~~~)", re.MULTILINE)
 def inert(text: str) -> str:
     """Untrusted text made safe for a GitLab note: no quick actions, mentions or raw HTML."""
     text = QUICK_ACTION.sub(rf"\1{ZWSP}/", text)
-    text = MENTION.sub(f"@{ZWSP}", text)
+    text = _outside_code_spans(text, lambda part: MENTION.sub(f"@{ZWSP}", part))
     text = PROSE_FENCE.sub(rf"\1{ZWSP}", text)
     return TAG.sub("&lt;", text)
+
+
+def _outside_code_spans(text: str, change: Callable[[str], str]) -> str:
+    # GitLab makes no mention inside `code`, so `@property` there stays as written; an unclosed
+    # backtick is no code span and protects nothing.
+    out, last = [], 0
+    for span in CODE_SPAN.finditer(text):
+        out += [change(text[last:span.start()]), span.group(0)]
+        last = span.end()
+    return "".join([*out, change(text[last:])])
 
 
 def cell(text: str) -> str:

@@ -122,6 +122,19 @@ def test_the_b_prefix_a_model_copies_from_the_diff_header_is_dropped() -> None:
     assert (result.path, result.placed) == ("app.py", True)
 
 
+def test_a_real_top_level_b_folder_keeps_its_name() -> None:
+    real = parse_change(Change("b/tool.py", "b/tool.py", RENAMED))
+    result = place(make("b/tool.py", 2), {real.path: real})
+
+    assert (result.path, result.placed) == ("b/tool.py", True)
+
+
+def test_the_b_prefix_is_kept_when_the_stripped_path_is_not_in_the_diff_either() -> None:
+    result = placed("b/ghost.py", 2)
+
+    assert (result.path, result.placed) == ("b/ghost.py", False)
+
+
 @pytest.mark.parametrize(("line", "end_line", "side", "kept"), [
     (2, 3, "new", 3),  # both added lines
     (2, 5, "new", 5),  # to the end of the hunk

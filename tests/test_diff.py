@@ -294,7 +294,8 @@ def test_a_rename_without_changes_is_skipped_as_no_textual_changes() -> None:
 
 def test_a_text_file_that_mentions_binary_files_is_still_reviewed() -> None:
     # Documentation of git's output: a hunk line, not git's own binary marker.
-    diff = lines("@@ -1 +1,2 @@", " # Diffs", "+Git prints: Binary files a/x.png and b/x.png differ")
+    diff = lines("@@ -1 +1,2 @@", " # Diffs",
+                 "+Git prints: Binary files a/x.png and b/x.png differ")
 
     assert reason_for(modified("docs.txt", diff)) is None
 

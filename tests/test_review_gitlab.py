@@ -375,7 +375,7 @@ def test_no_secret_reaches_output_artifact_or_note(
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--local", "--mr", "3"], "--local reviews a local git range"),
-    (["--fail-on", "urgent"], "invalid setting fail_on"),
+    (["--fail-on", "urgent"], "invalid --fail-on / REVIEWER_FAIL_ON: Input should be"),
     (["--base", "main"], "--base and --head belong to --local"),
     (["--no-such-flag"], "No such option"),
 ])

@@ -1,0 +1,280 @@
+"""The summary note as GitLab Markdown: inert model text, fences that hold, JSON that parses."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from reviewer.model import (
+    MergeRequestInfo,
+    ModelInfo,
+    PlacedFinding,
+    Review,
+    SkippedFile,
+    SpecInfo,
+    Usage,
+)
+from reviewer.render import MARKER, MAX_JSON_CHARS, ZWSP, cell, fence, inert, summary_note
+
+# GitLab runs a quick action written at the very start of a line, its name in any case
+# (lib/gitlab/quick_actions/extractor.rb: ^\/ and Regexp::IGNORECASE).
+GITLAB_QUICK_ACTION = re.compile(r"^/[a-z_]+", re.MULTILINE | re.IGNORECASE)
+
+
+def placed_finding(**fields: Any) -> PlacedFinding:
+    data: dict[str, Any] = {
+        "path": "src/app.py", "line": 12, "side": "new", "end_line": None, "severity": "major",
+        "rule": "SEC-001", "title": "SQL built by string formatting",
+        "message": "Use a bound parameter.", "suggestion": None, "placed": True,
+        "fingerprint": "0123456789abcdef"}
+    return PlacedFinding(**(data | fields))
+
+
+def make_review(**fields: Any) -> Review:
+    data: dict[str, Any] = {
+        "generated_at": datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        "tool_version": "0.1.0",
+        "merge_request": MergeRequestInfo(
+            project="group/app", iid=7, web_url="https://gitlab.example/group/app/-/merge_requests/7",
+            title="Add login", source_branch="login", target_branch="main", base_sha="b" * 40,
+            start_sha="s" * 40, head_sha="0123456789abcdef0123456789abcdef01234567"),
+        "model": ModelInfo(name="qwen2.5-coder:7b", host="models.example:11434",
+                           structured_output="json_schema"),
+        "spec": SpecInfo(source="https://gitlab.example/group/spec.git", ref="main",
+                         commit="fedcba9876543210fedcba9876543210fedcba98",
+                         rules=["SEC-001", "COR-001", "READ-001"]),
+        "score": 72,
+        "verdict": "comment",
+        "summary": "Adds a login form; one query is built unsafely.",
+        "findings": [placed_finding(),
+                     placed_finding(path="src/ghost.py", line=3, severity="minor", rule=None,
+                                    title="Invented location", placed=False)],
+        "files_reviewed": ["src/app.py"],
+        "skipped_files": [SkippedFile(path="package-lock.json", reason="lock file"),
+                          SkippedFile(path="assets/logo.png", reason="binary file")],
+        "usage": Usage(prompt_tokens=1200, completion_tokens=300, requests=2),
+        "timings": {"model_s": 1.5, "total_s": 2.0},
+    }
+    return Review(**(data | fields))
+
+
+def json_block(note: str) -> str:
+    """The body of the note's ```json block, found by its fence as a Markdown reader would."""
+    lines = note.splitlines()
+    start = next(i for i, ln in enumerate(lines) if re.fullmatch(r"`{3,}json", ln))
+    ticks = lines[start][:-len("json")]
+    end = next(i for i in range(start + 1, len(lines))
+               if re.fullmatch(rf"`{{{len(ticks)},}}", lines[i]))
+    return "\n".join(lines[start + 1:end])
+
+
+def outside_json(note: str) -> str:
+    return note.split("<summary>Review JSON</summary>")[0]
+
+
+# --- inert ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "/close", "/merge", "  /approve", "\t/label ~bug", "fine\n/close", "fine\n   /unassign @me",
+    "first\n\n/Close",
+])
+def test_inert_neutralises_a_quick_action_at_the_start_of_any_line(text: str) -> None:
+    result = inert(text)
+
+    assert not GITLAB_QUICK_ACTION.search(result.replace(" ", "").replace("\t", ""))
+    assert result.replace(ZWSP, "") == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ping @all now", f"ping @{ZWSP}all now"),
+    ("@here look", f"@{ZWSP}here look"),
+    ("ask (@jane.doe)", f"ask (@{ZWSP}jane.doe)"),
+    ("cc @group/sub-team", f"cc @{ZWSP}group/sub-team"),
+])
+def test_inert_breaks_mentions(text: str, expected: str) -> None:
+    assert inert(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "write to dev@example.com", "a@b.c", "pip install pkg@1.2", "a slash/in the middle",
+    "x < y and y > z", "if a<=b", "path/to/file.py",
+])
+def test_inert_keeps_email_addresses_code_and_comparisons(text: str) -> None:
+    assert inert(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
+    ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
+    ("<!-- reviewer:summary -->", "&lt;!-- reviewer:summary -->"),
+    ("close </details> early", "close &lt;/details> early"),
+])
+def test_inert_escapes_html_tags(text: str, expected: str) -> None:
+    assert inert(text) == expected
+
+
+# --- fence and cell -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "ticks"), [
+    ("plain code", 3),
+    ("a `b` c", 3),
+    ("```python\nx = 1\n```", 4),
+    ("````\nnested\n````", 5),
+    ("inline `````` run", 7),
+])
+def test_fence_is_longer_than_any_backtick_run_in_the_body(body: str, ticks: int) -> None:
+    block = fence(body, "py")
+
+    lines = block.split("\n")
+    assert lines[0] == "`" * ticks + "py"
+    assert lines[-1] == "`" * ticks
+    assert "\n".join(lines[1:-1]) == body
+
+
+@pytest.mark.parametrize("command", ["/close", "/merge", "/label ~x", "/Close", "/MERGE"])
+def test_fence_neutralises_quick_action_lines_inside_it(command: str) -> None:
+    body = f"x = 1\n{command}\ny = 2"
+
+    block = fence(body)
+
+    assert not GITLAB_QUICK_ACTION.search(block)
+    assert block.replace(ZWSP, "") == f"```\n{body}\n```"
+
+
+def test_cell_escapes_pipes_and_joins_lines() -> None:
+    assert cell("a | b\nc\r\n  d") == "a \\| b c d"
+
+
+def test_cell_is_inert() -> None:
+    assert cell("/close @all <b>") == f"{ZWSP}/close @{ZWSP}all &lt;b>"
+
+
+# --- summary_note ---------------------------------------------------------------------------
+
+def test_summary_note_starts_with_the_marker_then_the_score_and_verdict() -> None:
+    lines = summary_note(make_review()).splitlines()
+
+    assert lines[0] == MARKER
+    assert lines[1] == "## 🤖 Review: 72/100 · 💬 comment"
+
+
+@pytest.mark.parametrize(("verdict", "shown"), [("approve", "✅ approve"),
+                                                ("request_changes", "⛔ request changes")])
+def test_summary_note_heading_names_each_verdict(verdict: str, shown: str) -> None:
+    assert summary_note(make_review(verdict=verdict)).splitlines()[1].endswith(shown)
+
+
+def test_summary_note_table_lists_every_finding_and_marks_unplaced_ones() -> None:
+    note = summary_note(make_review())
+
+    rows = [ln for ln in note.splitlines() if ln.startswith("| ") and "Severity" not in ln]
+    assert rows == [
+        "| major | `src/app.py:12` | SEC-001 | SQL built by string formatting |",
+        "| minor | `src/ghost.py:3 (not in diff)` | - | Invented location |",
+    ]
+
+
+def test_summary_note_table_shows_ranges_and_old_side() -> None:
+    review = make_review(findings=[placed_finding(line=4, end_line=6, side="old")])
+
+    assert "| major | `src/app.py:4-6:old` |" in summary_note(review)
+
+
+def test_summary_note_without_findings_says_so() -> None:
+    note = summary_note(make_review(findings=[]))
+
+    assert "No findings." in note
+    assert "| Severity |" not in note
+
+
+def test_summary_note_lists_skipped_files_with_reasons() -> None:
+    note = summary_note(make_review())
+
+    assert "**Not reviewed:** `package-lock.json` (lock file), `assets/logo.png` (binary file)" \
+        in note
+
+
+def test_summary_note_footer_names_model_spec_commit_head_and_usage() -> None:
+    footer = next(ln for ln in summary_note(make_review()).splitlines() if ln.startswith("<sub>"))
+
+    assert "Model `qwen2.5-coder:7b` on models.example:11434" in footer
+    assert "spec https://gitlab.example/group/spec.git @ `fedcba987654` (3 rules)" in footer
+    assert "reviewed at `0123456789ab`" in footer
+    assert "2 request(s), 1200+300 tokens" in footer
+
+
+def test_summary_note_json_block_round_trips_to_the_same_review() -> None:
+    review = make_review()
+
+    assert Review.model_validate_json(json_block(summary_note(review))) == review
+
+
+def test_summary_note_json_survives_backticks_in_model_text() -> None:
+    review = make_review(
+        summary="Uses ``` and ```` in prose.",
+        findings=[placed_finding(message="Wrap it:\n```python\nquery(sql, args)\n```\nDone.",
+                                 suggestion="````\nnot closed")])
+
+    note = summary_note(review)
+
+    assert re.search(r"^`{5,}json$", note, re.MULTILINE)
+    assert Review.model_validate_json(json_block(note)) == review
+
+
+def test_an_unclosed_fence_in_model_prose_cannot_swallow_the_rest_of_the_note() -> None:
+    review = make_review(summary="Start:\n```\nnever closed",
+                         findings=[placed_finding(message="   ~~~\nopen too")])
+
+    note = summary_note(review)
+
+    fences = [ln for ln in note.splitlines() if re.match(r" {0,3}(`{3,}|~{3,})", ln)]
+    assert len(fences) == 2, fences  # our JSON block's opening and closing fence, no other
+    assert re.fullmatch(r"`{3,}json", fences[0]) and fences[1] == fences[0].removesuffix("json")
+    assert Review.model_validate_json(json_block(note)) == review
+
+
+def test_summary_note_leaves_no_quick_action_or_mention_from_model_text() -> None:
+    hostile = "/close\n@all please\n/Merge\n<script>x</script>"
+    review = make_review(
+        summary=hostile,
+        findings=[placed_finding(title="/approve", message=hostile, suggestion="/Merge\nx = 1",
+                                 rule="/label ~x", path="/close.py")],
+        skipped_files=[SkippedFile(path="/unassign", reason="@here")],
+    )
+
+    note = summary_note(review)
+
+    assert not GITLAB_QUICK_ACTION.search(note)
+    assert "@all" not in outside_json(note)
+    assert "@here" not in outside_json(note)
+    assert "<script>" not in outside_json(note)
+    assert Review.model_validate_json(json_block(note)) == review
+
+
+def test_summary_note_of_a_local_review_says_local() -> None:
+    note = summary_note(make_review(merge_request=None))
+
+    assert "reviewed at `local`" in note
+
+
+def test_a_review_too_large_for_a_note_points_to_the_artifact() -> None:
+    many = [placed_finding(line=i, message="x" * 2000) for i in range(1, 120)]
+    review = make_review(findings=many)
+    assert len(review.model_dump_json(indent=2)) > MAX_JSON_CHARS
+
+    note = summary_note(review)
+
+    assert "see the job's review.json artifact" in note
+    assert not re.search(r"^`{3,}json$", note, re.MULTILINE)
+
+
+def test_mentions_inside_closed_code_spans_stay_as_written() -> None:
+    assert inert("use `@property` or ``@dataclass``") == "use `@property` or ``@dataclass``"
+
+
+def test_an_unclosed_backtick_does_not_protect_a_mention() -> None:
+    assert inert("ping `@all now") == f"ping `@{ZWSP}all now"
+    assert inert("`a` then @here and `@ok`") == f"`a` then @{ZWSP}here and `@ok`"
