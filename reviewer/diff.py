@@ -92,6 +92,12 @@ LOCK_FILES = frozenset({
     "composer.lock", "go.sum", "mix.lock", "pubspec.lock", "podfile.lock", "packages.lock.json",
     "flake.lock", "gradle.lockfile",
 })
+BINARY_SUFFIXES = frozenset({
+    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tiff", ".pdf", ".zip", ".gz",
+    ".tgz", ".bz2", ".xz", ".7z", ".jar", ".war", ".class", ".so", ".dll", ".dylib", ".exe",
+    ".bin", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".mov", ".wav", ".ogg",
+    ".sqlite", ".db", ".pyc", ".whl", ".parquet",
+})
 GENERATED = pathspec.GitIgnoreSpec.from_lines([
     "*.min.js", "*.min.css", "*.map", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.pb.cc",
     "*.pb.h", "*.generated.*", "*.g.dart", "*.designer.cs", "__snapshots__/", "*.snap",
@@ -169,8 +175,17 @@ def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
         if matched:
             return reason
     if "@@" not in change.diff:
-        return "no textual changes" if change.renamed_file else "empty diff"
+        return _why_no_hunks(change, name)
     return None
+
+
+def _why_no_hunks(change: Change, name: str) -> str:
+    # GitLab may send a binary file's diff as "", with no marker to go by but its name.
+    if PurePosixPath(name).suffix.lower() in BINARY_SUFFIXES:
+        return "binary file"
+    if change.renamed_file:
+        return "no textual changes"
+    return "empty file" if change.new_file or change.deleted_file else "empty diff"
 
 
 def _is_binary(diff: str) -> bool:

@@ -402,3 +402,16 @@ def test_split_patch_changes_select_and_parse_like_gitlab_ones(patch: str) -> No
     assert renamed.old_path == "edited.txt"
     assert [(ln.kind, ln.old, ln.new, ln.text) for ln in renamed.hunks[0].lines
             if ln.kind != CONTEXT] == [(REMOVED, 10, None, "row 10"), (ADDED, None, 10, "row ten")]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (Change("img/logo.PNG", "img/logo.PNG", "", new_file=True), "binary file"),
+    (Change("app.jar", "app.jar", ""), "binary file"),
+    (Change("empty.py", "empty.py", "", new_file=True), "empty file"),
+    (Change("gone.txt", "gone.txt", "", deleted_file=True), "empty file"),
+    (Change("a.py", "b.py", "", renamed_file=True), "no textual changes"),
+    (Change("mode.sh", "mode.sh", ""), "empty diff"),
+])
+def test_a_file_without_hunks_gets_the_most_specific_reason(change: Change, reason: str) -> None:
+    assert select([change])[1] == [Skipped(change.old_path if change.deleted_file
+                                           else change.new_path, reason)]
