@@ -49,6 +49,13 @@ def _file(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
     return None
 
 
+def cite(finding: Finding, rule_ids: frozenset[str]) -> Finding:
+    """The finding with its rule id as the spec spells it, or none when no such rule exists."""
+    wanted = (finding.rule or "").strip().upper()
+    rule = next((r for r in rule_ids if r.upper() == wanted), None)
+    return finding if rule == finding.rule else finding.model_copy(update={"rule": rule})
+
+
 def fingerprint(rule: str | None, path: str, text: str) -> str:
     """Stable across runs: rule, path and the normalised text of the line (not its number)."""
     key = "\0".join((rule or "", path, SPACE.sub(" ", text).strip().lower()))

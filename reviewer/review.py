@@ -106,7 +106,8 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[d
              model: ModelClient) -> Review:
     """The review artifact: findings checked against the diff, one score, one verdict."""
     by_path = {f.path: f for f in files}
-    findings = [check.place(f, by_path) for a in answers for f in a.findings]
+    ids = frozenset(r.id for r in rules.rules)
+    findings = [check.place(check.cite(f, ids), by_path) for a in answers for f in a.findings]
     score = check.cap_score(check.merge_score(answers, weights), findings)
     verdict = check.consistent_verdict(check.merge_verdict(answers), findings)
     summary = "\n\n".join(a.summary.strip() for a in answers if a.summary.strip())

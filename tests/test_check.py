@@ -8,6 +8,7 @@ import pytest
 
 from reviewer.check import (
     cap_score,
+    cite,
     clamp,
     consistent_verdict,
     fingerprint,
@@ -300,3 +301,14 @@ def test_gate_counts_every_finding_at_or_above_fail_on() -> None:
 
 def test_gate_without_thresholds_always_passes() -> None:
     assert gate(0, answer(0, "comment", "blocker").findings, None, None) is None
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ("SEC-001", "SEC-001"),
+    ("sec-001 ", "SEC-001"),
+    ("approve", None),  # small models put anything there; a rule the spec lacks would mislead
+    ("SEC-999", None),
+    (None, None),
+])
+def test_cite_keeps_only_rule_ids_the_spec_has(given: str | None, kept: str | None) -> None:
+    assert cite(make(rule=given), frozenset({"SEC-001", "COR-002"})).rule == kept
