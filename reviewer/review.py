@@ -28,7 +28,7 @@ from reviewer.model import (
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """What a run produced, for cli.py to print and turn into an exit code."""
 
@@ -66,12 +66,11 @@ def run(settings: Settings) -> Outcome:
     review = assemble(settings, source, rules, files, [*skipped, *too_big], answers, weights,
                       model).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
-    outcome = Outcome(review)
+    note_url = None
     if client and source.mr and not settings.dry_run:
-        outcome.note_url = publish.post_summary(client, source.mr, review)
-    outcome.gate_failure = check.gate(review.score, review.findings, settings.fail_under,
-                                      settings.fail_on)
-    return outcome
+        note_url = publish.post_summary(client, source.mr, review)
+    return Outcome(review, note_url, check.gate(review.score, review.findings,
+                                                settings.fail_under, settings.fail_on))
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
@@ -106,6 +105,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[d
              model: ModelClient) -> Review:
     """The review artifact: findings checked against the diff, one score, one verdict."""
     by_path = {f.path: f for f in files}
+    skipped_paths = {s.path for s in skipped}
     ids = frozenset(r.id for r in rules.rules)
     findings = [check.place(check.cite(f, ids), by_path) for a in answers for f in a.findings]
     score = check.cap_score(check.merge_score(answers, weights), findings)
@@ -122,7 +122,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[d
         spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
                       rules=[r.id for r in rules.rules]),
         score=score, verdict=verdict, summary=summary, findings=findings,
-        files_reviewed=[f.path for f in files if f.path not in {s.path for s in skipped}],
+        files_reviewed=[f.path for f in files if f.path not in skipped_paths],
         skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
         usage=model.usage, timings={},
     )
