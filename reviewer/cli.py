@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from reviewer.config import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, load_sett
 from reviewer.errors import ReviewerError, UsageError
 from reviewer.model import Review
 from reviewer.render import terminal
+
+if TYPE_CHECKING:
+    from reviewer.review import Outcome
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
@@ -98,6 +101,15 @@ def review(
     fail_on: Annotated[str | None, _opt("Exit 3 on a finding of this severity or worse "
                                         "(info|minor|major|critical|blocker).", "REVIEWER_FAIL_ON",
                                         OUTPUT, "--fail-on")] = None,
+    inline: Annotated[bool | None, _opt("Post findings as threads on their diff lines "
+                                        "(default: on).", "REVIEWER_INLINE", OUTPUT,
+                                        "--inline/--no-inline")] = None,
+    max_inline: Annotated[int | None, _opt("Most findings posted inline, most severe first; "
+                                           "the rest go into the summary (default: 20)",
+                                           "REVIEWER_MAX_INLINE", OUTPUT, "--max-inline")] = None,
+    codequality: Annotated[Path | None, _opt("Also write a GitLab Code Quality report here.",
+                                             "REVIEWER_CODEQUALITY", OUTPUT,
+                                             "--codequality")] = None,
     local: Annotated[bool | None, _opt("Review a local git range; no GitLab needed.",
                                        "REVIEWER_LOCAL", LOCAL, "--local")] = None,
     base: Annotated[str | None, _opt("Base ref (default: the remote's default branch, else "
@@ -125,6 +137,7 @@ def _settings(flags: dict[str, Any]) -> Settings:
 
 
 def _review(settings: Settings) -> None:
+    """Run a review and report it; the gate decides the exit code."""
     from reviewer.review import run  # the heavy imports wait until a review really runs
 
     if settings.verbose:
@@ -134,16 +147,20 @@ def _review(settings: Settings) -> None:
         logging.getLogger().handlers[0].addFilter(logging.Filter("reviewer"))
     outcome = run(settings)
     Console(soft_wrap=False).print(terminal(outcome.review))
-    _print_outputs(settings, outcome.review, outcome.note_url)
+    _print_outputs(settings, outcome)
     if outcome.gate_failure:
         _fail(f"quality gate failed: {outcome.gate_failure}", EXIT_GATE)
 
 
-def _print_outputs(settings: Settings, review: Review, note_url: str | None) -> None:
+def _print_outputs(settings: Settings, outcome: Outcome) -> None:
     typer.echo(f"review written to {settings.output}")
-    if note_url:
-        typer.echo(f"review posted: {note_url}")
-    elif review.merge_request and settings.dry_run:
+    if settings.codequality:
+        typer.echo(f"Code Quality report written to {settings.codequality}")
+    if outcome.posted:
+        report = outcome.posted.report
+        typer.echo(f"review posted: {outcome.posted.note_url} ({len(report.inline)} inline, "
+                   f"{report.new} new, {report.resolved} resolved)")
+    elif outcome.review.merge_request and settings.dry_run:
         typer.echo("dry run: nothing posted")
 
 

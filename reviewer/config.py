@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         "fail_under", "REVIEWER_FAIL_UNDER"))
     fail_on: Severity | None = Field(None, validation_alias=_env("fail_on", "REVIEWER_FAIL_ON"))
 
+    inline: bool = Field(True, validation_alias=_env("inline", "REVIEWER_INLINE"))
+    max_inline: int = Field(20, ge=0, validation_alias=_env("max_inline", "REVIEWER_MAX_INLINE"))
+    codequality: Path | None = Field(None, validation_alias=_env(
+        "codequality", "REVIEWER_CODEQUALITY"))
+
     local: bool = Field(False, validation_alias=_env("local", "REVIEWER_LOCAL"))
     base: str | None = Field(None, validation_alias=_env("base", "REVIEWER_BASE"))
     head: str | None = Field(None, validation_alias=_env("head", "REVIEWER_HEAD"))

@@ -19,6 +19,10 @@ class GitLabError(ReviewerError):
     """GitLab refused or failed a request."""
 
 
+class PositionRejected(GitLabError):
+    """GitLab refused an inline comment's position (its 400 "line_code can't be blank")."""
+
+
 class GitError(ReviewerError):
     """A local git operation failed."""
 

@@ -16,7 +16,7 @@ from urllib3.util.retry import Retry
 
 from reviewer.config import Settings
 from reviewer.diff import Change
-from reviewer.errors import ConfigError, GitLabError, UsageError
+from reviewer.errors import ConfigError, GitLabError, PositionRejected, UsageError
 
 MR_URL = re.compile(r"^https?://[^/]+/.+?/-/merge_requests/(\d+)/?(?:[?#].*)?$")
 
@@ -29,6 +29,16 @@ class Target:
     project: str
     iid: int | None
     branch: str | None = None  # find the MR by its source branch (a pipeline run by hand)
+
+
+@dataclass(frozen=True)
+class Note:
+    """The first note of a discussion."""
+
+    discussion_id: str
+    note_id: int
+    body: str
+    resolved: bool
 
 
 @dataclass(frozen=True)
@@ -164,19 +174,50 @@ class GitLab:
         # GitLab before 15.7 has no /diffs; /changes is its (deprecated) predecessor.
         return list(mr.changes()["changes"])
 
-    def upsert_note(self, project_id: int, iid: int, marker: str, body: str) -> tuple[int, bool]:
-        """Edit our note that carries marker, or start a discussion; (note id, created)."""
-        with _errors(f"post the review on merge request !{iid}", self.url):
+    def _mr(self, project_id: int, iid: int) -> Any:
+        return self.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
+
+    def our_notes(self, project_id: int, iid: int) -> list[Note]:
+        """The first note of every discussion written by the token's own user (GET /user)."""
+        with _errors(f"read the discussions of merge request !{iid}", self.url):
             self.gl.auth()
             me = self.gl.user.id if self.gl.user else None
-            mr = self.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
-            for discussion in mr.discussions.list(iterator=True):
-                for note in discussion.attributes.get("notes", []):
-                    if note.get("author", {}).get("id") == me and marker in note.get("body", ""):
-                        mr.notes.update(note["id"], {"body": body})
-                        return int(note["id"]), False
-            created = mr.discussions.create({"body": body})
-            return int(created.attributes["notes"][0]["id"]), True
+            found = []
+            for discussion in self._mr(project_id, iid).discussions.list(iterator=True):
+                notes = discussion.attributes.get("notes") or []
+                if notes and notes[0].get("author", {}).get("id") == me:
+                    first = notes[0]
+                    found.append(Note(str(discussion.id), int(first["id"]),
+                                      str(first.get("body", "")), bool(first.get("resolved"))))
+            return found
+
+    def create_discussion(self, project_id: int, iid: int, body: str,
+                          position: dict[str, Any] | None = None) -> Note:
+        """Start a discussion, on a diff line when position is given."""
+        data: dict[str, Any] = {"body": body} | ({"position": position} if position else {})
+        with _errors(f"post on merge request !{iid}", self.url):
+            try:
+                created = self._mr(project_id, iid).discussions.create(data)
+            except gitlab.GitlabCreateError as exc:
+                if position and exc.response_code == 400:
+                    raise PositionRejected(str(exc.error_message)) from None
+                raise
+        first = created.attributes["notes"][0]
+        if position and first.get("type") != "DiffNote":
+            raise PositionRejected(f"GitLab made a {first.get('type')} of it, not a DiffNote")
+        return Note(str(created.id), int(first["id"]), body, False)
+
+    def update_note(self, project_id: int, iid: int, note_id: int, body: str) -> None:
+        """Edit a note in place."""
+        with _errors(f"edit the review on merge request !{iid}", self.url):
+            self._mr(project_id, iid).notes.update(note_id, {"body": body})
+
+    def reply_and_resolve(self, project_id: int, iid: int, discussion_id: str, body: str) -> None:
+        """Answer in a thread and mark it resolved (never delete anything)."""
+        with _errors(f"resolve a thread on merge request !{iid}", self.url):
+            mr = self._mr(project_id, iid)
+            mr.discussions.get(discussion_id, lazy=True).notes.create({"body": body})
+            mr.discussions.update(discussion_id, {"resolved": True})
 
 
 def _session() -> requests.Session:

@@ -1,31 +1,110 @@
-"""Outputs: review.json first, then the one summary discussion on the merge request."""
+"""Outputs: review.json and the Code Quality report first, then the merge request's threads."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from reviewer.errors import ReviewerError
-from reviewer.gitlab import GitLab, MergeRequest
-from reviewer.model import Review
-from reviewer.render import MARKER, summary_note
+from reviewer import inline
+from reviewer.diff import FileDiff
+from reviewer.errors import PositionRejected, ReviewerError
+from reviewer.gitlab import GitLab, MergeRequest, Note
+from reviewer.model import PlacedFinding, Review
+from reviewer.render import FINDING_ID, MARKER, InlineReport, finding_note, summary_note
+
+log = logging.getLogger(__name__)
 
 
-def write_artifact(review: Review, path: Path) -> None:
-    """Write review.json atomically, so a crash never leaves half a file."""
+@dataclass(frozen=True)
+class Posted:
+    note_url: str
+    report: InlineReport
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically, so a crash never leaves half of it."""
     path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".review-", suffix=".json", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(review.model_dump_json(indent=2) + "\n")
+            out.write(text)
         Path(tmp).replace(path)
     except OSError as exc:
-        raise ReviewerError(f"cannot write the review to {path}: {exc.strerror}") from None
+        raise ReviewerError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def post_summary(client: GitLab, mr: MergeRequest, review: Review) -> str:
-    """Create or edit the summary discussion; the URL of its note."""
-    note_id, _created = client.upsert_note(mr.project_id, mr.iid, MARKER, summary_note(review))
-    return f"{mr.web_url}#note_{note_id}"
+def write_artifact(review: Review, path: Path) -> None:
+    """Write review.json."""
+    write_text(path, review.model_dump_json(indent=2) + "\n")
+
+
+def codequality(review: Review) -> list[dict[str, object]]:
+    """Every finding, placed or not, as a GitLab Code Quality report entry."""
+    return [{
+        "description": f"{f.title}: {f.message}" if f.message else f.title,
+        "check_name": f.rule or "reviewer",
+        "fingerprint": f.fingerprint,
+        "severity": f.severity,
+        "location": {"path": f.path, "lines": {"begin": f.line}},
+    } for f in review.findings]
+
+
+def write_codequality(review: Review, path: Path) -> None:
+    """Write the Code Quality report GitLab shows in the merge request widget."""
+    write_text(path, json.dumps(codequality(review), indent=2) + "\n")
+
+
+def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, FileDiff],
+         max_inline: int, inline_on: bool) -> Posted:
+    """Post new findings inline, resolve gone ones, then create or edit the summary."""
+    notes = client.our_notes(mr.project_id, mr.iid)
+    threads = [inline.Thread(n.discussion_id, fp, n.resolved) for n in notes
+               if (fp := _fingerprint(n))]
+    plan = inline.plan(review.findings, threads, max_inline, inline_on)
+    refs = inline.Refs(mr.base_sha, mr.start_sha, mr.head_sha)
+    posted = {f.fingerprint for f in plan.post if _post_inline(client, mr, f, files, refs)}
+    for thread in plan.resolve:
+        client.reply_and_resolve(mr.project_id, mr.iid, thread.discussion_id,
+                                 f"No longer reported at {mr.head_sha[:12]}.")
+    report = InlineReport(
+        inline=frozenset(posted | {f.fingerprint for f in plan.known}), new=len(posted),
+        resolved=len(plan.resolve), rejected=len(plan.post) - len(posted))
+    body = summary_note(review, report)
+    summary = next((n for n in notes if n.body.startswith(MARKER)), None)
+    if summary:
+        client.update_note(mr.project_id, mr.iid, summary.note_id, body)
+        note_id = summary.note_id
+    else:
+        note_id = client.create_discussion(mr.project_id, mr.iid, body).note_id
+    return Posted(f"{mr.web_url}#note_{note_id}", report)
+
+
+def _fingerprint(note: Note) -> str | None:
+    found = FINDING_ID.search(note.body) if note.body.startswith("<!-- reviewer:finding") \
+        else None
+    return found.group(1) if found else None
+
+
+def _post_inline(client: GitLab, mr: MergeRequest, finding: PlacedFinding,
+                 files: Mapping[str, FileDiff], refs: inline.Refs) -> bool:
+    """Post one finding on its line; False when GitLab refuses every position we can give."""
+    file = files[finding.path]
+    body = finding_note(finding, inline.suggestion(finding, file))
+    for multiline in (True, False):  # a refused line_range gets one try as a single line
+        position = inline.position(finding, file, refs, multiline)
+        if position is None:
+            return False
+        try:
+            client.create_discussion(mr.project_id, mr.iid, body, position)
+            return True
+        except PositionRejected as exc:
+            log.info("GitLab refused the position of %s:%s (%s)", finding.path, finding.line, exc)
+            if "line_range" not in position:
+                break
+    return False

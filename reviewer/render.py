@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
 from rich.panel import Panel
@@ -13,6 +14,8 @@ from rich.text import Text
 from reviewer.model import PlacedFinding, Review
 
 MARKER = "<!-- reviewer:summary -->"
+FINDING_MARKER = "<!-- reviewer:finding {} -->"
+FINDING_ID = re.compile(r"<!-- reviewer:finding ([0-9a-f]+) -->")
 MAX_JSON_CHARS = 200_000  # GitLab notes hold 1,000,000 characters; stay far below
 VERDICTS = {"approve": "✅ approve", "comment": "💬 comment",
             "request_changes": "⛔ request changes"}
@@ -65,14 +68,57 @@ def location(finding: PlacedFinding) -> str:
     return f"{finding.path}:{finding.line}{end}{side}"
 
 
-def _table(findings: list[PlacedFinding]) -> list[str]:
+@dataclass(frozen=True)
+class InlineReport:
+    """How the findings were posted, for the summary: which went inline and what changed."""
+
+    inline: frozenset[str]  # fingerprints in a thread on the diff
+    new: int = 0
+    resolved: int = 0
+    rejected: int = 0  # GitLab refused the position: shown in the summary instead
+
+
+def _table(findings: list[PlacedFinding], report: InlineReport | None) -> list[str]:
     if not findings:
         return ["No findings."]
     rows = ["| Severity | Location | Rule | Finding |", "|---|---|---|---|"]
     for f in findings:
         where = cell(location(f)) + ("" if f.placed else " (not in diff)")
-        rows.append(f"| {f.severity} | `{where}` | {cell(f.rule or '-')} | {cell(f.title)} |")
+        thread = " 💬" if report and f.fingerprint in report.inline else ""
+        rows.append(f"| {f.severity} | `{where}`{thread} | {cell(f.rule or '-')} | "
+                    f"{cell(f.title)} |")
     return rows
+
+
+def _inline_line(findings: list[PlacedFinding], report: InlineReport | None) -> list[str]:
+    if report is None or not findings:
+        return []
+    inline = sum(1 for f in findings if f.fingerprint in report.inline)
+    text = (f"{inline} finding(s) inline (💬), {len(findings) - inline} in this summary; "
+            f"since the last run: {report.new} new, {report.resolved} resolved")
+    if report.rejected:
+        text += f"; GitLab refused the position of {report.rejected}, shown here instead"
+    return [f"_{text}._", ""]
+
+
+def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None) -> str:
+    """The body of an inline thread: the finding, and its fix as a suggestion where it can be."""
+    rule = f" · {cell(finding.rule)}" if finding.rule else ""
+    lines = [FINDING_MARKER.format(finding.fingerprint),
+             f"**{finding.severity}**{rule} · **{cell(finding.title)}**", "",
+             inert(finding.message)]
+    if suggestion and _committable(suggestion[1]):
+        below, text = suggestion
+        lines += ["", f"```suggestion:-0+{below}\n{text}\n```"]
+    elif finding.suggestion:
+        lines += ["", "Suggested change:", "", fence(finding.suggestion)]
+    return "\n".join(lines)
+
+
+def _committable(text: str) -> bool:
+    # Only a plain ``` block is skipped by GitLab's quick-action scan, so code that contains a
+    # fence of its own, or a line that reads as a quick action, is shown but not offered.
+    return "```" not in text and not CODE_QUICK_ACTION.search(text)
 
 
 def _details(findings: list[PlacedFinding]) -> list[str]:
@@ -85,13 +131,15 @@ def _details(findings: list[PlacedFinding]) -> list[str]:
     return out
 
 
-def summary_note(review: Review) -> str:
+def summary_note(review: Review, report: InlineReport | None = None) -> str:
     """The body of the one summary discussion on the merge request."""
     head = review.merge_request.head_sha[:12] if review.merge_request else "local"
     lines = [MARKER, f"## 🤖 Review: {review.score}/100 · {VERDICTS[review.verdict]}", "",
-             inert(review.summary), "", *_table(review.findings), ""]
-    if review.findings:
-        lines += ["<details><summary>Findings in detail</summary>", "", *_details(review.findings),
+             inert(review.summary), "", *_table(review.findings, report), "",
+             *_inline_line(review.findings, report)]
+    here = [f for f in review.findings if not report or f.fingerprint not in report.inline]
+    if here:
+        lines += ["<details><summary>Findings in detail</summary>", "", *_details(here),
                   "</details>", ""]
     if review.skipped_files:
         lines += ["**Not reviewed:** " + ", ".join(

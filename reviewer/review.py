@@ -33,7 +33,7 @@ class Outcome:
     """What a run produced, for cli.py to print and turn into an exit code."""
 
     review: Review
-    note_url: str | None = None
+    posted: publish.Posted | None = None
     gate_failure: str | None = None
 
 
@@ -66,11 +66,14 @@ def run(settings: Settings) -> Outcome:
     review = assemble(settings, source, rules, files, [*skipped, *too_big], answers, weights,
                       model).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
-    note_url = None
+    if settings.codequality:
+        publish.write_codequality(review, settings.codequality)
+    posted = None
     if client and source.mr and not settings.dry_run:
-        note_url = publish.post_summary(client, source.mr, review)
-    return Outcome(review, note_url, check.gate(review.score, review.findings,
-                                                settings.fail_under, settings.fail_on))
+        posted = publish.post(client, source.mr, review, {f.path: f for f in files},
+                              settings.max_inline, settings.inline)
+    return Outcome(review, posted, check.gate(review.score, review.findings,
+                                              settings.fail_under, settings.fail_on))
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:

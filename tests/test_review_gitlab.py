@@ -71,6 +71,16 @@ def ci_env(gitlab: FakeGitLab, llm: FakeOpenAI, mr: dict[str, Any], out: Path,
     return clean_env(**(variables | extra))
 
 
+def summaries(gitlab: FakeGitLab, project_id: int, iid: int) -> list[dict[str, Any]]:
+    """The first notes of the review summary discussions."""
+    firsts = [d["notes"][0] for d in gitlab.discussions(project_id, iid)]
+    return [n for n in firsts if n["body"].startswith(MARKER)]
+
+
+def bodies(gitlab: FakeGitLab, project_id: int, iid: int) -> list[str]:
+    return [n["body"] for n in gitlab.notes(project_id, iid)]
+
+
 def writes(gitlab: FakeGitLab) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in gitlab.requests if r.method != "GET"]
 
@@ -83,13 +93,16 @@ def test_review_posts_one_discussion_with_score_table_and_valid_json(
     result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
 
     assert result.code == 0, result.stderr
-    discussions = gitlab.discussions(mr["project_id"], 7)
-    assert len(discussions) == 1
-    body = discussions[0]["notes"][0]["body"]
-    assert body.startswith(MARKER)
+    [summary] = summaries(gitlab, mr["project_id"], 7)
+    body = summary["body"]
+    threads = [d["notes"][0] for d in gitlab.discussions(mr["project_id"], 7)
+               if d["notes"][0] is not summary and d["notes"][0]["id"] != summary["id"]]
+    assert [(t["type"], t["position"].get("new_line"), t["position"].get("old_line"))
+            for t in threads] == [("DiffNote", 6, None), ("DiffNote", None, 4)]
     assert "## 🤖 Review: 49/100 · ⛔ request changes" in body
     assert "| Severity | Location | Rule | Finding |" in body
-    assert "| critical | `src/app.py:6` | SEC-001 | Shell injection |" in body
+    assert "| critical | `src/app.py:6` 💬 | SEC-001 | Shell injection |" in body
+    assert "2 finding(s) inline (💬), 2 in this summary" in body
     assert "`ghost.py:1 (not in diff)`" in body
     posted = note_json(body)
     assert posted == Review.model_validate_json(out.read_text())
@@ -284,7 +297,7 @@ def test_artifact_is_written_before_posting_fails(
     result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
 
     assert result.code == 1
-    assert "cannot post the review on merge request !7" in result.stderr
+    assert "cannot post on merge request !7: GitLab answered 500" in result.stderr
     assert Review.model_validate_json(out.read_text()).score == 77
 
 
@@ -315,7 +328,7 @@ def test_quality_gate_exit_code_after_posting(
 
     assert result.code == code
     assert result.stderr == message
-    assert len(gitlab.discussions(mr["project_id"], 7)) == 1
+    assert len(summaries(gitlab, mr["project_id"], 7)) == 1
     assert out.exists()
 
 
@@ -334,12 +347,15 @@ def test_model_text_cannot_run_quick_actions_or_mention_everyone(
                                        suggestion="/unlabel ~x\nreturn 1")]))
     assert run_cli("review", env=ci_env(gitlab, llm, mr, tmp_path / "r.json")).code == 0
 
-    body = gitlab.discussions(mr["project_id"], 7)[0]["notes"][0]["body"]
-    assert not re.search(r"^\s*/[a-z]", body, re.MULTILINE), body
-    # GitLab makes no mention of what is inside a code block, such as the JSON at the end.
-    prose = body.split("<details><summary>Review JSON</summary>")[0]
-    assert not re.search(r"(?<![\w`])@(all|root)\b", prose)
-    assert "<img" not in prose
+    posted = bodies(gitlab, mr["project_id"], 7)
+    assert len(posted) == 2  # the summary and the finding's thread
+    for body in posted:
+        # GitLab runs `/command` written at the very start of a line.
+        assert not re.search(r"^/[a-z]", body, re.MULTILINE | re.IGNORECASE), body
+        # GitLab makes no mention of what is inside a code block, such as the JSON at the end.
+        prose = body.split("<details><summary>Review JSON</summary>")[0]
+        assert not re.search(r"(?<![\w`])@(all|root)\b", prose)
+        assert "<img" not in prose
 
 
 def test_diff_reaches_the_model_as_numbered_data_not_instructions(
@@ -368,8 +384,8 @@ def test_no_secret_reaches_output_artifact_or_note(
     result = run_cli("review", "--verbose", env=ci_env(gitlab, llm, mr, out))
     assert result.code == 0, result.stderr
 
-    body = gitlab.discussions(mr["project_id"], 7)[0]["notes"][0]["body"]
-    for text in (result.stdout, result.stderr, out.read_text(), body):
+    for text in (result.stdout, result.stderr, out.read_text(),
+                 *bodies(gitlab, mr["project_id"], 7)):
         assert TOKEN not in text and API_KEY not in text
 
 

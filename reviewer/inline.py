@@ -1,0 +1,173 @@
+"""Pure: where on the diff a finding goes (GitLab positions), its suggestion, and what to post."""
+
+from __future__ import annotations
+
+import hashlib
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reviewer.diff import DiffLine, FileDiff, Hunk, LineKind
+from reviewer.model import PlacedFinding, severity_rank
+
+MAX_SUGGESTION_SPAN = 100  # GitLab widens a suggestion by at most 100 lines each way
+
+
+@dataclass(frozen=True)
+class Refs:
+    """The newest diff version's SHAs: every position must carry all three."""
+
+    base_sha: str
+    start_sha: str
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A diff line as GitLab addresses it: old/new numbers and the positions of line codes."""
+
+    line: DiffLine
+    old_pos: int  # GitLab's counters: an added line sits before the next old line, and so on
+    new_pos: int
+
+
+@dataclass(frozen=True)
+class Thread:
+    """One of our threads already on the merge request."""
+
+    discussion_id: str
+    fingerprint: str
+    resolved: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does inline: post new findings, leave known ones, resolve the gone ones."""
+
+    post: tuple[PlacedFinding, ...]
+    known: tuple[PlacedFinding, ...]  # already in an unresolved or human-resolved thread
+    summary_only: tuple[PlacedFinding, ...]  # unplaced, over --max-inline, or inline is off
+    resolve: tuple[Thread, ...]
+
+
+def anchors(hunk: Hunk) -> Iterator[Anchor]:
+    """Every line of a hunk with GitLab's old and new positions."""
+    old, new = hunk.old_start, hunk.new_start
+    for line in hunk.lines:
+        yield Anchor(line, line.old or old, line.new or new)
+        if line.kind != LineKind.ADDED:
+            old += 1
+        if line.kind != LineKind.REMOVED:
+            new += 1
+
+
+def _find(file: FileDiff, side: str, number: int) -> tuple[Hunk, Anchor] | None:
+    for hunk in file.hunks:
+        for anchor in anchors(hunk):
+            if getattr(anchor.line, side) == number:
+                return hunk, anchor
+    return None
+
+
+def _numbers(line: DiffLine) -> dict[str, int]:
+    # GitLab's rule: an added line takes new_line only, a removed one old_line only, an
+    # unchanged one both; anything else is "400 line_code can't be blank".
+    numbers = {}
+    if line.kind != LineKind.ADDED and line.old is not None:
+        numbers["old_line"] = line.old
+    if line.kind != LineKind.REMOVED and line.new is not None:
+        numbers["new_line"] = line.new
+    return numbers
+
+
+def line_code(path: str, anchor: Anchor) -> str:
+    """GitLab's line code: SHA-1 of the path, then the old and new positions."""
+    digest = hashlib.sha1(path.encode(), usedforsecurity=False).hexdigest()
+    return f"{digest}_{anchor.old_pos}_{anchor.new_pos}"
+
+
+def _range_end(finding: PlacedFinding, file: FileDiff, hunk: Hunk) -> Anchor | None:
+    """The anchor a multi-line finding ends on, when the range stays inside one hunk."""
+    if finding.end_line is None or finding.end_line <= finding.line:
+        return None
+    found = _find(file, finding.side, finding.end_line)
+    return found[1] if found and found[0] is hunk else None
+
+
+def position(finding: PlacedFinding, file: FileDiff, refs: Refs,
+             multiline: bool = True) -> dict[str, Any] | None:
+    """The `position` of an inline discussion on the finding's line, or None if it has none."""
+    found = _find(file, finding.side, finding.line)
+    if not found:
+        return None
+    hunk, start = found
+    pos: dict[str, Any] = {"position_type": "text", "base_sha": refs.base_sha,
+                           "start_sha": refs.start_sha, "head_sha": refs.head_sha,
+                           "old_path": file.old_path, "new_path": file.new_path}
+    end = _range_end(finding, file, hunk) if multiline else None
+    if end is None:
+        return pos | _numbers(start.line)
+    # A range is anchored on its last line; line_range names both ends.
+    return pos | _numbers(end.line) | {"line_range": {
+        "start": _range_point(file.new_path, start), "end": _range_point(file.new_path, end)}}
+
+
+def _range_point(path: str, anchor: Anchor) -> dict[str, Any]:
+    kind = {LineKind.ADDED: "new", LineKind.REMOVED: "old"}.get(anchor.line.kind)
+    return {"line_code": line_code(path, anchor), "type": kind, **_numbers(anchor.line)}
+
+
+def suggestion(finding: PlacedFinding, file: FileDiff) -> tuple[int, str] | None:
+    """(lines below, replacement) for a committable suggestion, or None to show plain code.
+
+    Only new-side lines inside one hunk can be replaced; the replacement keeps the
+    indentation of the first line it replaces when the model dropped it.
+    """
+    if not finding.suggestion or finding.side != "new":
+        return None
+    found = _find(file, "new", finding.line)
+    if not found:
+        return None
+    hunk, start = found
+    last = finding.end_line if finding.end_line and finding.end_line > finding.line \
+        else finding.line
+    new_lines = {a.line.new: a.line for a in anchors(hunk) if a.line.kind != LineKind.REMOVED}
+    span = range(finding.line, last + 1)
+    if last - finding.line > MAX_SUGGESTION_SPAN or any(n not in new_lines for n in span):
+        return None
+    return last - finding.line, reindent(finding.suggestion, start.line.text)
+
+
+def reindent(replacement: str, original: str) -> str:
+    """The replacement, indented like the original line when it came without indentation."""
+    body = textwrap.dedent(replacement.strip("\n"))
+    indent = original[:len(original) - len(original.lstrip())]
+    first = replacement.strip("\n")
+    if not indent or first[:1].isspace():
+        return replacement.strip("\n")
+    return "\n".join(indent + ln if ln.strip() else ln for ln in body.splitlines())
+
+
+def by_importance(findings: Iterable[PlacedFinding]) -> list[PlacedFinding]:
+    """Most severe first; then by file and line, so a run's choice is stable."""
+    return sorted(findings, key=lambda f: (-severity_rank(f.severity), f.path, f.line))
+
+
+def plan(findings: Sequence[PlacedFinding], threads: Sequence[Thread], limit: int,
+         enabled: bool) -> Plan:
+    """Decide what to post, what is already there, and which of our threads to resolve."""
+    existing = {t.fingerprint: t for t in threads}
+    # One thread per fingerprint, even when a model reports the same thing twice.
+    unique = {f.fingerprint: f for f in reversed(by_importance(findings)) if f.placed}
+    placed = by_importance(unique.values()) if enabled else []
+    known = [f for f in placed if f.fingerprint in existing]
+    fresh = [f for f in placed if f.fingerprint not in existing]
+    post = fresh[:max(0, limit - len(known))]
+    inline = {f.fingerprint for f in [*known, *post]}
+    live = {f.fingerprint for f in findings}
+    return Plan(
+        post=tuple(post), known=tuple(known),
+        summary_only=tuple(f for f in findings if f.fingerprint not in inline),
+        resolve=tuple(t for t in threads if not t.resolved and t.fingerprint not in live),
+    )
