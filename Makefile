@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 MODEL := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+CI_TOOLS := .cache/ci-tools
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench clean ci-tools
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +29,13 @@ lint: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q -m "not e2e"
 
-test: setup lint
-	REVIEWER_E2E_MODEL=$(abspath $(MODEL)) $(BIN)/pytest -q
+# Node 22 and gitlab-ci-local, to run the CI definitions themselves in the tests.
+ci-tools:
+	scripts/ci-tools $(CI_TOOLS)
+
+test: setup lint ci-tools
+	REVIEWER_CI_TOOLS=$(abspath $(CI_TOOLS)) REVIEWER_E2E_MODEL=$(abspath $(MODEL)) \
+		$(BIN)/pytest -q
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_pipeline.py
