@@ -105,10 +105,13 @@ def position(finding: PlacedFinding, file: FileDiff, refs: Refs,
     pos: dict[str, Any] = {"position_type": "text", "base_sha": refs.base_sha,
                            "start_sha": refs.start_sha, "head_sha": refs.head_sha,
                            "old_path": file.old_path, "new_path": file.new_path}
-    end = _range_end(finding, file, hunk) if multiline else None
+    end = _range_end(finding, file, hunk)
     if end is None:
         return pos | _numbers(start.line)
-    # A range is anchored on its last line; line_range names both ends.
+    # A range is anchored on its last line, with or without the line_range naming both ends:
+    # GitLab applies a suggestion relative to the anchor, so both must be the same line.
+    if not multiline:
+        return pos | _numbers(end.line)
     return pos | _numbers(end.line) | {"line_range": {
         "start": _range_point(file.new_path, start), "end": _range_point(file.new_path, end)}}
 
@@ -119,10 +122,12 @@ def _range_point(path: str, anchor: Anchor) -> dict[str, Any]:
 
 
 def suggestion(finding: PlacedFinding, file: FileDiff) -> tuple[int, str] | None:
-    """(lines below, replacement) for a committable suggestion, or None to show plain code.
+    """(lines above, replacement) for a committable suggestion, or None to show plain code.
 
-    Only new-side lines inside one hunk can be replaced; the replacement keeps the
-    indentation of the first line it replaces when the model dropped it.
+    The note sits on the range's last line (see `position`) and GitLab counts a suggestion's
+    lines from there, so the range reaches that many lines above: `suggestion:-N+0`. Only
+    new-side lines inside one hunk can be replaced; the replacement keeps the indentation of
+    the first line it replaces when the model dropped it.
     """
     if not finding.suggestion or finding.side != "new":
         return None

@@ -51,6 +51,19 @@ def default_base(repo: git.Repo) -> str:
                      "pass --base REF")
 
 
+def _check_readable(repo: git.Repo) -> None:
+    # git refuses a checkout owned by another user (a container's uid on a CI clone), which
+    # would otherwise look like a repository without commits.
+    try:
+        repo.git.rev_parse("--git-dir")
+    except git.GitCommandError as exc:
+        if "dubious ownership" in str(exc.stderr):
+            raise UsageError(f"git refuses {repo.working_dir}: it belongs to another user; run "
+                             f"git config --global --add safe.directory {repo.working_dir}") \
+                from None
+        raise GitError(f"git failed: {str(exc.stderr).strip() or exc}") from None
+
+
 def _resolves(repo: git.Repo, ref: str) -> bool:
     try:
         repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
@@ -68,6 +81,7 @@ def _commit(repo: git.Repo, ref: str, flag: str) -> str:
 def read_change(path: Path, base: str | None, head: str | None) -> LocalChange:
     """The diff from the merge base of base and head to head (or the working tree)."""
     repo = open_repo(path)
+    _check_readable(repo)
     if not repo.head.is_valid():
         raise UsageError(f"{repo.working_dir} has no commits yet: commit a base first")
     base_ref = base or default_base(repo)

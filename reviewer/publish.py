@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -34,6 +35,10 @@ def write_text(path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+        # mkstemp makes the file private; an artifact is as readable as any file the user writes.
+        umask = os.umask(0)
+        os.umask(umask)
+        Path(tmp).chmod(0o666 & ~umask)
         Path(tmp).replace(path)
     except OSError as exc:
         raise ReviewerError(f"cannot write {path}: {exc.strerror}") from None
@@ -46,13 +51,30 @@ def write_artifact(review: Review, path: Path) -> None:
 
 def codequality(review: Review) -> list[dict[str, object]]:
     """Every finding, placed or not, as a GitLab Code Quality report entry."""
-    return [{
-        "description": f"{f.title}: {f.message}" if f.message else f.title,
-        "check_name": f.rule or "reviewer",
-        "fingerprint": f.fingerprint,
-        "severity": f.severity,
-        "location": {"path": f.path, "lines": {"begin": f.line}},
-    } for f in review.findings]
+    entries: list[dict[str, object]] = []
+    seen: set[str] = set()
+    taken: set[str] = set()
+    for f in review.findings:
+        entry: dict[str, object] = {
+            "description": f"{f.title}: {f.message}" if f.message else f.title,
+            "check_name": f.rule or "reviewer",
+            "fingerprint": f.fingerprint,
+            "severity": f.severity,
+            # The model's line is not validated; the report's lines start at 1.
+            "location": {"path": f.path, "lines": {"begin": max(1, f.line)}},
+        }
+        content = json.dumps(entry, sort_keys=True)
+        if content in seen:  # the same finding reported twice
+            continue
+        seen.add(content)
+        # GitLab keeps one entry per fingerprint, and a finding's fingerprint is shared by
+        # other findings of the same rule on the same line text: tell them apart.
+        fingerprint = f.fingerprint
+        while fingerprint in taken:
+            fingerprint = hashlib.sha256(f"{fingerprint}\0{content}".encode()).hexdigest()[:16]
+        taken.add(fingerprint)
+        entries.append(entry | {"fingerprint": fingerprint})
+    return entries
 
 
 def write_codequality(review: Review, path: Path) -> None:

@@ -108,8 +108,8 @@ def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None) -> 
              f"**{finding.severity}**{rule} · **{cell(finding.title)}**", "",
              inert(finding.message)]
     if suggestion and _committable(suggestion[1]):
-        below, text = suggestion
-        lines += ["", f"```suggestion:-0+{below}\n{text}\n```"]
+        above, text = suggestion  # counted from the note's line, the range's last
+        lines += ["", f"```suggestion:-{above}+0\n{text}\n```"]
     elif finding.suggestion:
         lines += ["", "Suggested change:", "", fence(finding.suggestion)]
     return "\n".join(lines)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from reviewer.model import Review
-from tests.conftest import answer, finding, run_cli
+from tests.conftest import answer, clean_env, finding, run_cli
 from tests.openai_standin import FakeOpenAI
 
 
@@ -159,3 +160,18 @@ def test_empty_change_asks_no_model(tmp_path: Path, llm: FakeOpenAI) -> None:
     assert result.summary == "Nothing to review: the change is empty."
     assert result.score == 100 and result.verdict == "approve"
     assert "Score 100/100" in stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the checkout to another user needs root")
+def test_a_checkout_owned_by_another_user_says_how_to_trust_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    # git's ownership check, reproduced without a second user: the checkout is "not safe" when
+    # safe.directory lists only some other path.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[safe]\n\tdirectory = /elsewhere\n")
+    os.chown(repo, 12345, 12345)
+    env = clean_env(HOME=str(home))
+    result = run_cli("review", "--local", "--repo", str(repo), env=env)
+    assert result.code == 2
+    assert f"git config --global --add safe.directory {repo}" in result.stderr
