@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
+from tests.loopback import Loopback
+
 REALM = 'Basic realm="git"'
 
 
@@ -42,27 +44,21 @@ class GitHTTP:
         self.requests: list[GitRequest] = []
         self.url = ""
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: Loopback | None = None
 
     def start(self) -> GitHTTP:
         self.root.mkdir(parents=True, exist_ok=True)
-        server = self._server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.standin = self
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        serve = {"poll_interval": 0.05}  # a fast stop() keeps test teardown fast
-        self._thread = threading.Thread(target=server.serve_forever, kwargs=serve, daemon=True)
-        self._thread.start()
+        self._loop = Loopback(server)
+        self.url = f"http://127.0.0.1:{self._loop.port}"
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> GitHTTP:
         return self.start()

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import Line, PatchSet
 
+from tests.loopback import Loopback
+
 Json = dict[str, Any]
 Result = tuple[int, Any]
 Responder = Callable[[str, str, dict[str, str], bytes], tuple[int, bytes, dict[str, str]]]
@@ -364,13 +366,12 @@ class FakeGitLab:
         self.failures: list[tuple[str, str, int]] = []
         self._lock = threading.RLock()
         # Bound here (port 0 = any free port) so url and seeded web_urls exist before start().
-        self._server = _Server(self._respond)
+        self._loop = Loopback(_Server(self._respond))
         self._store = _Store(self.url)
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._loop.port}"
 
     @property
     def diffs_endpoint(self) -> bool:
@@ -381,18 +382,11 @@ class FakeGitLab:
         self._store.diffs_endpoint = enabled
 
     def start(self) -> FakeGitLab:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        self._loop.stop()
 
     def __enter__(self) -> FakeGitLab:
         return self.start()

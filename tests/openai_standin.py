@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from tests.loopback import Loopback
+
 JSON = dict[str, Any]
 
 # The error "type" real servers send; the SDK keys off the status code, but
@@ -128,8 +130,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         # Set on stop() so a delayed answer stops sleeping instead of pinning a thread.
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loop: Loopback | None = None
 
     def queue(self, *replies: Reply | str) -> None:
         with self._lock:
@@ -137,24 +138,18 @@ class FakeOpenAI:
 
     def start(self) -> FakeOpenAI:
         self._stopping.clear()
-        server = self._server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        # A short poll interval keeps stop() (and so each test teardown) fast.
-        serve = {"poll_interval": 0.05}
-        self._thread = threading.Thread(target=server.serve_forever, kwargs=serve, daemon=True)
-        self._thread.start()
+        self._loop = Loopback(server)
+        self.url = f"http://127.0.0.1:{self._loop.port}/v1"
+        self._loop.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()
