@@ -17,13 +17,15 @@ def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
     file = _file(finding.path, files)
     line = file.line_at(finding.side, finding.line) if file else None
     placed = line is not None
-    end = finding.end_line
+    end, suggestion = finding.end_line, finding.suggestion
     if placed and file and end is not None and (
             end < finding.line or not _same_hunk(file, finding.side, finding.line, end)):
-        end = None  # a range that leaves the diff is narrowed to its first line, not moved
+        # A range that leaves the diff is narrowed to its first line, not moved; code written
+        # to replace the whole range would be wrong for that one line, so it goes.
+        end, suggestion = None, None
     path = file.path if file else finding.path
     text = line.text if line else finding.title
-    data = finding.model_dump() | {"path": path, "end_line": end}
+    data = finding.model_dump() | {"path": path, "end_line": end, "suggestion": suggestion}
     return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
 
 
