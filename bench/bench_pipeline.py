@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from reviewer import check, diff, prompt, spec
+from reviewer import check, diff, inline, prompt, spec
 from reviewer.model import Finding
 
 FILES, HUNKS, LINES = 300, 4, 12
@@ -58,7 +58,13 @@ def main() -> None:
     by_path = {f.path: f for f in files}
     findings = [Finding(path=f"src/m{i % FILES}.py", line=5 + i % 30, severity="minor",
                         title="t", message="m") for i in range(1000)]
-    timed("check.place x1000 findings", lambda: [check.place(f, by_path) for f in findings])
+    placed = timed("check.place x1000 findings",
+                   lambda: [check.place(f, by_path) for f in findings])
+    refs = inline.Refs("a" * 40, "b" * 40, "c" * 40)
+    positions = timed("inline.plan + positions for 1000 findings", lambda: [
+        inline.position(f, by_path[f.path], refs)
+        for f in inline.plan(placed, [], 1000, enabled=True).post])
+    print(f"  -> {len(positions)} distinct placed findings get a position")
     timed("CLI start-up (reviewer --version)", lambda: subprocess.run(
         [sys.executable, "-m", "reviewer", "--version"], check=True, capture_output=True))
     timed("import of the review pipeline", lambda: subprocess.run(
