@@ -12,10 +12,18 @@ import openai
 from pydantic import ValidationError
 
 from reviewer.errors import ModelError
-from reviewer.model import ModelAnswer, Usage, answer_schema
+from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, with_schema
 
 log = logging.getLogger(__name__)
+BRIEF_FINDINGS = 5
+BREVITY = (f"Your answer was too long and was cut off. Answer again with the JSON object only, "
+           f"briefly: at most {BRIEF_FINDINGS} findings, the most important ones, each message "
+           "under 50 words, the summary under 80 words.")
+
+
+class _CutOff(Exception):
+    """The server stopped at max_tokens: the answer is incomplete."""
 MODES = ("json_schema", "json_object", "plain")
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
@@ -53,7 +61,14 @@ class ModelClient:
     def review(self, request: Request) -> ModelAnswer:
         """Ask for one review; validate it, with one repair retry on an invalid answer."""
         messages = request.as_openai()
-        content = self._complete(messages, request)
+        try:
+            content = self._complete(messages, request)
+        except _CutOff:
+            # Small models sometimes ramble until the limit; one shorter answer is worth a try.
+            log.info("answer cut off at %d tokens; asking for a shorter one",
+                     self.max_output_tokens)
+            messages += [{"role": "user", "content": BREVITY}]
+            content = self._finish(messages, request, BRIEF_FINDINGS)
         try:
             return parse_answer(content)
         except ValueError as exc:
@@ -61,20 +76,31 @@ class ModelClient:
             log.info("invalid answer (%s); asking the model to repair it", error)
         messages += [{"role": "assistant", "content": content},
                      {"role": "user", "content": repair_message(error)}]
-        content = self._complete(messages, request)
+        content = self._finish(messages, request)
         try:
             return parse_answer(content)
         except ValueError as exc:
             raise ModelError(f"model {self.model} returned an invalid review twice ({exc}); "
                              "try a larger or instruction-tuned model") from None
 
-    def _complete(self, messages: list[dict[str, Any]], request: Request) -> str:
+    def _finish(self, messages: list[dict[str, Any]], request: Request,
+                max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
+        """A completion that must not be cut off: the last try."""
+        try:
+            return self._complete(messages, request, max_findings)
+        except _CutOff:
+            raise ModelError(f"the model's answer was cut off at {self.max_output_tokens} "
+                             "tokens: raise --max-output-tokens (REVIEWER_MAX_OUTPUT_TOKENS)") \
+                from None
+
+    def _complete(self, messages: list[dict[str, Any]], request: Request,
+                  max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         while True:
             try:
                 response = self.client().chat.completions.create(
                     model=self.model, messages=self._with_mode(messages),  # type: ignore[arg-type]
                     max_tokens=self.max_output_tokens, temperature=0.1,
-                    extra_body=self._format(),
+                    extra_body=self._format(max_findings),
                 )
                 break
             except openai.APIStatusError as exc:
@@ -94,8 +120,8 @@ class ModelClient:
         system = messages[0]["content"] + with_schema(answer_schema())
         return [{"role": "system", "content": system}, *messages[1:]]
 
-    def _format(self) -> dict[str, Any]:
-        schema = answer_schema()
+    def _format(self, max_findings: int) -> dict[str, Any]:
+        schema = answer_schema(max_findings)
         if self.mode == "json_schema":
             return {"response_format": {"type": "json_schema", "json_schema": {
                 "name": "review", "schema": schema}}}
@@ -109,8 +135,7 @@ class ModelClient:
         choice = response.choices[0]
         self._count(response, request)
         if choice.finish_reason == "length":
-            raise ModelError(f"the model's answer was cut off at {self.max_output_tokens} tokens: "
-                             "raise --max-output-tokens (REVIEWER_MAX_OUTPUT_TOKENS)")
+            raise _CutOff
         return str(choice.message.content or "")
 
     def _count(self, response: Any, request: Request) -> None:

@@ -79,14 +79,14 @@ class ModelAnswer(BaseModel):
         return value
 
 
-def answer_schema() -> dict[str, Any]:
+def answer_schema(max_findings: int = MAX_FINDINGS_PER_ANSWER) -> dict[str, Any]:
     """JSON schema of the model's answer, for structured output."""
     schema = ModelAnswer.model_json_schema()
     # Bounds guide constrained decoding (small models otherwise loop, adding findings until
     # the token limit); validation stays lenient, so a longer answer is never lost.
     # (No maxLength on strings: llama.cpp expands it into grammar rules and gives up.)
     schema["properties"]["score"].update(minimum=0, maximum=100)
-    schema["properties"]["findings"]["maxItems"] = MAX_FINDINGS_PER_ANSWER
+    schema["properties"]["findings"]["maxItems"] = max_findings
     schema["$defs"]["Finding"]["properties"]["line"]["minimum"] = 1
     return schema
 

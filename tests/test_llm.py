@@ -148,13 +148,29 @@ def test_lenient_spellings_are_normalised_without_a_repair(
     assert len(llm.requests) == 1
 
 
-def test_answer_cut_off_at_the_length_limit_names_max_output_tokens(
+def test_answer_cut_off_twice_names_max_output_tokens(
         llm: FakeOpenAI, request_: Request) -> None:
-    llm.queue(Reply(content='{"score": 80, "verdict": "comm', finish_reason="length"))
+    cut = Reply(content='{"score": 80, "verdict": "comm', finish_reason="length")
+    llm.queue(cut, cut)
     message = review_error(client_for(llm.url, max_output_tokens=333), request_)
     assert "--max-output-tokens" in message
     assert "333" in message
-    assert len(llm.requests) == 1  # no repair of a cut answer
+    assert len(llm.requests) == 2  # one shorter try, no repair of a cut answer
+
+
+def test_a_cut_off_answer_gets_one_try_at_a_shorter_one(
+        llm: FakeOpenAI, request_: Request) -> None:
+    llm.queue(Reply(content='{"score": 80, "summary": "a a a a a', finish_reason="length"),
+              answer(score=61))
+    result = client_for(llm.url).review(request_)
+    assert result.score == 61
+    first, second = llm.requests
+    assert second["messages"][:-1] == first["messages"]  # the cut answer is not sent back
+    assert "at most 5 findings" in second["messages"][-1]["content"]
+    schema = second["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["findings"]["maxItems"] == 5
+    assert first["response_format"]["json_schema"]["schema"]["properties"]["findings"][
+        "maxItems"] == 12
 
 
 # --- structured-output negotiation -------------------------------------------------------------
@@ -314,7 +330,8 @@ def test_cli_invalid_answer_twice_exits_1_with_one_error_line(
 
 def test_cli_cut_off_answer_exits_1_naming_max_output_tokens(
         llm: FakeOpenAI, repo: Path, tmp_path: Path) -> None:
-    llm.queue(Reply(content='{"score": 9', finish_reason="length"))
+    llm.queue(Reply(content='{"score": 9', finish_reason="length"),
+              Reply(content='{"score": 9', finish_reason="length"))
     result = review_cli(llm, repo, tmp_path / "review.json")
     assert result.code == 1
     [line] = result.stderr.splitlines()
