@@ -9,12 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reviewer.model import Review
+from reviewer.model import ModelInfo, PlacedFinding, Review, SpecInfo, Usage
 from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI
 
@@ -65,6 +66,22 @@ def llm() -> Iterator[FakeOpenAI]:
         yield fake
     finally:
         fake.stop()
+
+
+def lines(*rows: str) -> str:
+    """Diff text from explicit rows (a context line of an empty line is one space)."""
+    return "\n".join(rows) + "\n"
+
+
+def review_of(findings: list[PlacedFinding], **fields: Any) -> Review:
+    """A small review artifact holding findings."""
+    data: dict[str, Any] = {
+        "generated_at": datetime(2024, 5, 1, 12, 0, tzinfo=UTC), "tool_version": "0.1.0",
+        "model": ModelInfo(name="m", host="models.example"),
+        "spec": SpecInfo(source="bundled", ref=None, commit=None, rules=["COR-001"]),
+        "score": 70, "verdict": "comment", "summary": "A change.", "findings": findings,
+        "files_reviewed": ["app.py"], "skipped_files": [], "usage": Usage(), "timings": {}}
+    return Review(**(data | fields))
 
 
 def note_json(body: str) -> Review:

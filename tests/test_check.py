@@ -19,12 +19,7 @@ from reviewer.check import (
 )
 from reviewer.diff import Change, FileDiff, parse_change
 from reviewer.model import Finding, ModelAnswer, PlacedFinding
-from tests.conftest import finding
-
-
-def lines(*rows: str) -> str:
-    return "\n".join(rows) + "\n"
-
+from tests.conftest import finding, lines
 
 # app.py: hunk 1 adds new lines 2-3 (old line 2 removed); context old 3 = new 4, old 4 = new 5.
 # hunk 2: context 20/21, removed old 21, context 22/22.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import pytest
 
 from reviewer.check import place
 from reviewer.diff import Change, FileDiff, parse_change
-from reviewer.model import Finding, ModelInfo, PlacedFinding, Review, SpecInfo, Usage
+from reviewer.model import Finding, PlacedFinding, Review
 from reviewer.publish import codequality
-from tests.conftest import answer, finding, run_cli
+from tests.conftest import answer, finding, review_of, run_cli
 from tests.openai_standin import FakeOpenAI
 
 # GitLab's Code Quality report (Code Climate format), as much of it as GitLab reads.
@@ -57,13 +56,6 @@ def placed(line: int, **extra: Any) -> PlacedFinding:
     return place(Finding.model_validate(finding("app.py", line, **extra)), {"app.py": app()})
 
 
-def review_of(findings: list[PlacedFinding]) -> Review:
-    return Review(
-        generated_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC), tool_version="0.1.0",
-        model=ModelInfo(name="m", host="models.example"),
-        spec=SpecInfo(source="bundled", ref=None, commit=None, rules=["COR-001"]),
-        score=70, verdict="comment", summary="A change.", findings=findings,
-        files_reviewed=["app.py"], skipped_files=[], usage=Usage(), timings={})
 
 
 def assert_valid(report: object) -> None:

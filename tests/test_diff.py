@@ -12,14 +12,11 @@ import pytest
 
 from reviewer.diff import Change, FileDiff, LineKind, Skipped, parse_change, select, split_patch
 from reviewer.localgit import DIFF_OPTIONS
-from tests.conftest import clean_env
+from tests.conftest import clean_env, lines
 
 ADDED, REMOVED, CONTEXT = LineKind.ADDED, LineKind.REMOVED, LineKind.CONTEXT
 
 
-def lines(*rows: str) -> str:
-    """Diff text from explicit rows (a context line of an empty line is one space)."""
-    return "\n".join(rows) + "\n"
 
 
 # Two hunks as GitLab's API returns them: the body from the first "@@", no file header.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,17 +12,15 @@ import pytest
 from reviewer.check import place
 from reviewer.diff import Change, FileDiff, parse_change
 from reviewer.inline import Refs, Thread, anchors, line_code, plan, position, suggestion
-from reviewer.model import Finding, ModelInfo, PlacedFinding, Review, SpecInfo, Usage
+from reviewer.model import Finding, PlacedFinding
 from reviewer.render import FINDING_MARKER, ZWSP, InlineReport, finding_note, summary_note
-from tests.conftest import finding
+from tests.conftest import finding, lines, review_of
 
 REFS = Refs(base_sha="a" * 40, start_sha="b" * 40, head_sha="c" * 40)
 SHAS = {"base_sha": "a" * 40, "start_sha": "b" * 40, "head_sha": "c" * 40}
 APP_SHA1 = "13cce7fd076299c81b4986166f3d822791c9490e"  # sha1("app.py"), computed once by hand
 
 
-def lines(*rows: str) -> str:
-    return "\n".join(rows) + "\n"
 
 
 # app.py, two hunks. Hunk 1: old 2 removed, new 2-3 added, then context old 3-5 = new 4-6.
@@ -547,13 +544,6 @@ def test_a_finding_on_a_line_that_moved_keeps_its_thread() -> None:
 
 # --- summary_note with an inline report ----------------------------------------------------------
 
-def review_of(findings: list[PlacedFinding]) -> Review:
-    return Review(
-        generated_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC), tool_version="0.1.0",
-        model=ModelInfo(name="m", host="models.example"),
-        spec=SpecInfo(source="bundled", ref=None, commit=None, rules=["COR-001"]),
-        score=70, verdict="comment", summary="A change.", findings=findings,
-        files_reviewed=["app.py"], skipped_files=[], usage=Usage(), timings={})
 
 
 def details(note: str) -> str:
