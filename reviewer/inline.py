@@ -70,6 +70,14 @@ def _find(file: FileDiff, side: str, number: int) -> tuple[Hunk, Anchor] | None:
     return None
 
 
+def new_file_line(finding: PlacedFinding, file: FileDiff | None) -> int:
+    """The line of the new file a finding points at; a removed line's is the one after it."""
+    if finding.side == "new" or file is None:
+        return finding.line
+    found = _find(file, "old", finding.line)
+    return found[1].new_pos if found else finding.line
+
+
 def _numbers(line: DiffLine) -> dict[str, int]:
     # GitLab's rule: an added line takes new_line only, a removed one old_line only, an
     # unchanged one both; anything else is "400 line_code can't be blank".

@@ -49,19 +49,22 @@ def write_artifact(review: Review, path: Path) -> None:
     write_text(path, review.model_dump_json(indent=2) + "\n")
 
 
-def codequality(review: Review) -> list[dict[str, object]]:
+def codequality(review: Review, files: Mapping[str, FileDiff] | None = None
+                ) -> list[dict[str, object]]:
     """Every finding, placed or not, as a GitLab Code Quality report entry."""
     entries: list[dict[str, object]] = []
     seen: set[str] = set()
     taken: set[str] = set()
     for f in review.findings:
+        # The report speaks of the new file: a removed line is shown where it was removed.
+        line = inline.new_file_line(f, (files or {}).get(f.path) if f.placed else None)
         entry: dict[str, object] = {
             "description": f"{f.title}: {f.message}" if f.message else f.title,
             "check_name": f.rule or "reviewer",
             "fingerprint": f.fingerprint,
             "severity": f.severity,
             # The model's line is not validated; the report's lines start at 1.
-            "location": {"path": f.path, "lines": {"begin": max(1, f.line)}},
+            "location": {"path": f.path, "lines": {"begin": max(1, line)}},
         }
         content = json.dumps(entry, sort_keys=True)
         if content in seen:  # the same finding reported twice
@@ -77,9 +80,9 @@ def codequality(review: Review) -> list[dict[str, object]]:
     return entries
 
 
-def write_codequality(review: Review, path: Path) -> None:
+def write_codequality(review: Review, path: Path, files: Mapping[str, FileDiff]) -> None:
     """Write the Code Quality report GitLab shows in the merge request widget."""
-    write_text(path, json.dumps(codequality(review), indent=2) + "\n")
+    write_text(path, json.dumps(codequality(review, files), indent=2) + "\n")
 
 
 def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, FileDiff],

@@ -66,12 +66,13 @@ def run(settings: Settings) -> Outcome:
     review = assemble(settings, source, rules, files, [*skipped, *too_big], answers, weights,
                       model).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
+    by_path = {f.path: f for f in files}
     if settings.codequality:
-        publish.write_codequality(review, settings.codequality)
+        publish.write_codequality(review, settings.codequality, by_path)
     posted = None
     if client and source.mr and not settings.dry_run:
-        posted = publish.post(client, source.mr, review, {f.path: f for f in files},
-                              settings.max_inline, settings.inline)
+        posted = publish.post(client, source.mr, review, by_path, settings.max_inline,
+                              settings.inline)
     return Outcome(review, posted, check.gate(review.score, review.findings,
                                               settings.fail_under, settings.fail_on))
 

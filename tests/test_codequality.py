@@ -211,3 +211,16 @@ def test_an_unwritable_code_quality_path_fails_with_one_line(repo: Path,
     assert str(blocker / "report.json") in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_removed_line_is_reported_where_it_was_removed_in_the_new_file() -> None:
+    # APP removes old line 2 ("import sys"); in the new file that place is line 2, before
+    # "import re". Without the diff the report can only repeat the old number.
+    removed = placed(2, side="old", title="Removed import")
+    context = placed(3, side="old", title="Unchanged x")  # old 3 is new 4
+
+    mapped = codequality(review_of([removed, context]), {"app.py": app()})
+    unmapped = codequality(review_of([removed, context]))
+
+    assert [e["location"]["lines"]["begin"] for e in mapped] == [2, 4]
+    assert [e["location"]["lines"]["begin"] for e in unmapped] == [2, 3]
