@@ -53,6 +53,9 @@ def run(settings: Settings) -> Outcome:
     files, skipped = diff.select(source.changes, settings.exclude)
     tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
+    unsent = {s.path for s in too_big}
+    # Only what the model saw counts as reviewed, and only its lines can take a finding.
+    by_path = {f.path: f for f in files if f.path not in unsent}
     log.info("%d file(s) to review, %d skipped, %d rule(s) from %s, %d request(s) to %s on %s",
              len(files), len(skipped) + len(too_big), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
@@ -62,11 +65,10 @@ def run(settings: Settings) -> Outcome:
     answers = [model.review(r) for r in requests]
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
-    weights = [sum(f.changed_lines for f in files if f.path in r.files) for r in requests]
-    review = assemble(settings, source, rules, files, [*skipped, *too_big], answers, weights,
+    weights = [sum(by_path[p].changed_lines for p in r.files) for r in requests]
+    review = assemble(settings, source, rules, by_path, [*skipped, *too_big], answers, weights,
                       model).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
-    by_path = {f.path: f for f in files}
     if settings.codequality:
         publish.write_codequality(review, settings.codequality, by_path)
     posted = None
@@ -104,12 +106,10 @@ def _local(settings: Settings) -> Source:
     return Source(local.changes, prompt.Context(local.title, ""), local=local)
 
 
-def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[diff.FileDiff],
-             skipped: list[diff.Skipped], answers: list[ModelAnswer], weights: list[int],
-             model: ModelClient) -> Review:
+def assemble(settings: Settings, source: Source, rules: spec.Spec,
+             by_path: dict[str, diff.FileDiff], skipped: list[diff.Skipped],
+             answers: list[ModelAnswer], weights: list[int], model: ModelClient) -> Review:
     """The review artifact: findings checked against the diff, one score, one verdict."""
-    by_path = {f.path: f for f in files}
-    skipped_paths = {s.path for s in skipped}
     ids = frozenset(r.id for r in rules.rules)
     findings = [check.place(check.cite(f, ids), by_path) for a in answers for f in a.findings]
     score = check.cap_score(check.merge_score(answers, weights), findings)
@@ -126,7 +126,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, files: list[d
         spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
                       rules=[r.id for r in rules.rules]),
         score=score, verdict=verdict, summary=summary, findings=findings,
-        files_reviewed=[f.path for f in files if f.path not in skipped_paths],
+        files_reviewed=list(by_path),
         skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
         usage=model.usage, timings={},
     )

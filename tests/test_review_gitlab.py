@@ -423,3 +423,29 @@ def test_committed_json_schema_matches_the_model() -> None:
                            .read_text())
     assert committed == json.loads(run_cli("schema").stdout), \
         "regenerate with: reviewer schema > docs/review.schema.json"
+
+
+def test_a_file_too_large_for_the_prompt_is_not_reviewed_nor_commented_on(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    gitlab.add_user("reviewer-bot", TOKEN)
+    project = gitlab.add_project("group/big")
+    big = "".join(f"+row_{i} = {'x' * 60}\n" for i in range(200))  # one ~14,000-char hunk
+    mr = gitlab.add_merge_request(project["id"], iid=2, title="big", files=[
+        {"old_path": "big.py", "new_path": "big.py", "new_file": True,
+         "diff": f"@@ -0,0 +1,200 @@\n{big}"},
+        {"old_path": "small.py", "new_path": "small.py", "new_file": True,
+         "diff": "@@ -0,0 +1 @@\n+x = 1\n"}])
+    llm.queue(answer(findings=[finding("big.py", 1, "minor"), finding("small.py", 1, "minor")]))
+    out = tmp_path / "review.json"
+
+    result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
+
+    assert result.code == 0, result.stderr
+    review = Review.model_validate_json(out.read_text())
+    assert review.files_reviewed == ["small.py"]
+    assert [(s.path, "--max-input-tokens" in s.reason) for s in review.skipped_files] == [
+        ("big.py", True)]
+    # The model never saw big.py: whatever it says of it is not placed on its lines.
+    assert [(f.path, f.placed) for f in review.findings] == [("big.py", False),
+                                                             ("small.py", True)]
+    assert "big.py" not in llm.requests[0]["messages"][1]["content"]
