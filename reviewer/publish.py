@@ -111,8 +111,7 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
 
 
 def _fingerprint(note: Note) -> str | None:
-    found = FINDING_ID.search(note.body) if note.body.startswith("<!-- reviewer:finding") \
-        else None
+    found = FINDING_ID.match(note.body)  # our marker opens the note
     return found.group(1) if found else None
 
 
