@@ -183,6 +183,13 @@ def mr_pipeline(gitlab: FakeGitLab, mr: dict[str, Any], **extra: str) -> dict[st
             "REVIEWER_GITLAB_TOKEN": TOKEN, **extra}
 
 
+def the_review(gitlab: FakeGitLab, mr: dict[str, Any]) -> Review:
+    """The JSON of the one summary discussion the job must have posted."""
+    bodies = summaries(gitlab, mr)
+    assert len(bodies) == 1, bodies
+    return note_json(bodies[0])
+
+
 def summaries(gitlab: FakeGitLab, mr: dict[str, Any], iid: int | None = None) -> list[str]:
     """The bodies of the review's summary discussions on a merge request (inline threads on
     findings are not counted)."""
@@ -218,9 +225,7 @@ def test_component_job_posts_one_review_in_a_merge_request_pipeline(
 
     assert run.code == 0, run.output
     assert job_result(run) == "PASS"
-    bodies = summaries(gitlab, mr)
-    assert len(bodies) == 1
-    posted = note_json(bodies[0])
+    posted = the_review(gitlab, mr)
     assert posted.merge_request is not None and posted.merge_request.iid == 7
     assert [(f.path, f.line, f.severity) for f in posted.findings] == [
         ("src/app.py", 3, "minor")]
@@ -387,9 +392,7 @@ def test_classic_template_posts_a_review_in_a_merge_request_pipeline(
 
     assert run.code == 0, run.output
     assert job_result(run) == "PASS"
-    bodies = summaries(gitlab, mr)
-    assert len(bodies) == 1
-    posted = note_json(bodies[0])
+    posted = the_review(gitlab, mr)
     assert posted.score == 72
     assert review_json(repo) == posted
 

@@ -19,13 +19,18 @@ def git(repo: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
+def commit(repo: Path, message: str, files: dict[str, str]) -> None:
+    """Write files (name: text) and commit everything."""
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", message)
+
+
 def make_repo(path: Path, branch: str = "main") -> Path:
     path.mkdir()
     git(path, "init", "-q", "-b", branch)
-    (path / "app.py").write_text("def add(a, b):\n    return a + b\n")
-    (path / "old.txt").write_text("bye\n")
-    git(path, "add", ".")
-    git(path, "commit", "-qm", "base")
+    commit(path, "base", {"app.py": "def add(a, b):\n    return a + b\n", "old.txt": "bye\n"})
     return path
 
 
@@ -71,9 +76,7 @@ def test_working_tree_review_includes_staged_unstaged_and_untracked(
 def test_range_review_ignores_the_working_tree(tmp_path: Path, llm: FakeOpenAI) -> None:
     repo = make_repo(tmp_path / "repo")
     git(repo, "checkout", "-qb", "feature")
-    (repo / "feature.py").write_text("def f():\n    return 1\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "Add f")
+    commit(repo, "Add f", {"feature.py": "def f():\n    return 1\n"})
     (repo / "dirty.py").write_text("uncommitted = True\n")
     llm.queue(answer())
 
@@ -88,13 +91,9 @@ def test_range_review_ignores_the_working_tree(tmp_path: Path, llm: FakeOpenAI) 
 def test_range_starts_at_the_merge_base(tmp_path: Path, llm: FakeOpenAI) -> None:
     repo = make_repo(tmp_path / "repo")
     git(repo, "checkout", "-qb", "feature")
-    (repo / "mine.py").write_text("A = 1\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "mine")
+    commit(repo, "mine", {"mine.py": "A = 1\n"})
     git(repo, "checkout", "-q", "main")
-    (repo / "theirs.py").write_text("B = 2\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "theirs")
+    commit(repo, "theirs", {"theirs.py": "B = 2\n"})
     llm.queue(answer())
 
     _, _, result = review(repo, llm, "--base", "main", "--head", "feature")
