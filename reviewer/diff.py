@@ -78,12 +78,23 @@ class Change:
     too_large: bool = False
     collapsed: bool = False
     generated: bool = False
+    old_mode: str | None = None  # git's file modes ("100644", "100755", "120000", "160000")
+    new_mode: str | None = None
 
 
 @dataclass(frozen=True)
 class Skipped:
+    """A file left out of the review, and why.
+
+    ``limit`` tells the two kinds apart: False for a skip by policy (binary, lock, generated,
+    vendored, --exclude, nothing textual to review), True for a file that needed review but a
+    limit stopped it (too large to fetch, over the budget, the model failed). Only the second
+    kind makes a review incomplete.
+    """
+
     path: str
     reason: str
+    limit: bool = False
 
 
 LOCK_FILES = frozenset({
@@ -163,8 +174,6 @@ def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
     name = PurePosixPath(path).name
     reasons: list[tuple[bool, str]] = [
         (excludes.match_file(path), "excluded by --exclude"),
-        (change.too_large, "too large for GitLab's diff limits"),
-        (change.collapsed, "collapsed by GitLab (diff over its limits)"),
         (_is_binary(change.diff), "binary file"),
         (name.lower() in LOCK_FILES or name.endswith(".lock"), "lock file"),
         (change.generated or GENERATED.match_file(path), "generated file"),
@@ -208,9 +217,18 @@ def exclude_spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(globs))
 
 
+def limit_reason(change: Change) -> str | None:
+    """Why a file that needs review has no diff to review (GitLab cut it), or None."""
+    if change.too_large and not change.diff:
+        return "too large for GitLab's diff limits"
+    if change.collapsed and not change.diff:
+        return "collapsed by GitLab (diff over its limits)"
+    return None
+
+
 def select(changes: Sequence[Change], excludes: Iterable[str] = ()
            ) -> tuple[list[FileDiff], list[Skipped]]:
-    """Parse the files worth reviewing; list the others with the reason."""
+    """Parse the files worth reviewing; list the others with the reason (policy or limit)."""
     spec = exclude_spec(excludes)
     files: list[FileDiff] = []
     skipped: list[Skipped] = []
@@ -219,6 +237,10 @@ def select(changes: Sequence[Change], excludes: Iterable[str] = ()
         path = change.old_path if change.deleted_file else change.new_path
         if reason:
             skipped.append(Skipped(path, reason))
+            continue
+        limit = limit_reason(change)
+        if limit:
+            skipped.append(Skipped(path, limit, limit=True))
             continue
         parsed = parse_change(change)
         if parsed.hunks:

@@ -129,7 +129,8 @@ def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, 
     for file in files:
         split = _units(file, budget - fixed)
         if split is None:
-            skipped.append(Skipped(file.path, "a hunk is larger than --max-input-tokens allows"))
+            skipped.append(Skipped(file.path, "a hunk is larger than --max-input-tokens allows",
+                                   limit=True))
         else:
             units += split
     groups = _pack(units, budget - fixed)

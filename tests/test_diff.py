@@ -228,13 +228,21 @@ def test_an_exclude_matches_the_old_path_of_a_deleted_file() -> None:
 @pytest.mark.parametrize(("change", "reason"), [
     (modified("big.py", "", too_large=True), "too large for GitLab's diff limits"),
     (modified("huge.py", "", collapsed=True), "collapsed by GitLab (diff over its limits)"),
+], ids=["too-large", "collapsed"])
+def test_a_file_gitlab_cut_is_not_reviewed_for_a_limit_not_skipped_by_policy(
+        change: Change, reason: str) -> None:
+    assert reason_for(change) is None
+    assert select([change])[1] == [Skipped(change.new_path, reason, limit=True)]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
     (modified("logo.png", "Binary files a/logo.png and b/logo.png differ\n"), "binary file"),
     (modified("font.woff", lines(
         "diff --git a/font.woff b/font.woff", "index 8352675..0099104 100644",
         "GIT binary patch", "literal 3", "KcmZSJWCj2L7yu0b", "", "literal 3",
         "KcmZQzWC8#H2LJ>B")), "binary file"),
-], ids=["too-large", "collapsed", "binary-files-differ", "git-binary-patch"])
-def test_skip_reason_for_gitlab_limits_and_binaries(change: Change, reason: str) -> None:
+], ids=["binary-files-differ", "git-binary-patch"])
+def test_skip_reason_for_binaries(change: Change, reason: str) -> None:
     assert reason_for(change) == reason
 
 
