@@ -183,7 +183,7 @@ def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
     for matched, reason in reasons:
         if matched:
             return reason
-    if "@@" not in change.diff:
+    if "@@" not in change.diff and limit_reason(change) is None:
         return _why_no_hunks(change, name)
     return None
 
