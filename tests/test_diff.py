@@ -10,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from reviewer.diff import Change, FileDiff, LineKind, Skipped, parse_change, select, split_patch
+from reviewer.diff import (
+    Change,
+    FileDiff,
+    LineKind,
+    Skipped,
+    exclude_spec,
+    parse_change,
+    select,
+    skip_reason,
+    split_patch,
+)
 from reviewer.localgit import DIFF_OPTIONS
 from tests.conftest import clean_env, lines
 
@@ -231,8 +241,8 @@ def test_an_exclude_matches_the_old_path_of_a_deleted_file() -> None:
 ], ids=["too-large", "collapsed"])
 def test_a_file_gitlab_cut_is_not_reviewed_for_a_limit_not_skipped_by_policy(
         change: Change, reason: str) -> None:
-    assert reason_for(change) is None
-    assert select([change])[1] == [Skipped(change.new_path, reason, limit=True)]
+    assert skip_reason(change, exclude_spec(())) is None
+    assert select([change]) == ([], [Skipped(change.new_path, reason, limit=True)])
 
 
 @pytest.mark.parametrize(("change", "reason"), [
