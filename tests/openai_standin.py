@@ -1,7 +1,16 @@
 """OpenAI-compatible chat-completions stand-in served over real HTTP (stdlib only).
 
-The real ``openai`` SDK talks to it as to OpenAI, vLLM or llama.cpp, so tests exercise
-the SDK's own parsing, error mapping and timeouts instead of a mocked client.
+The real ``openai`` SDK talks to it as to OpenAI, vLLM, llama.cpp, Ollama or a FastAPI server,
+so tests exercise the SDK's own parsing, error mapping and timeouts instead of a mocked client.
+What it can mimic, and where each behaviour comes from:
+
+- the answer in ``message.reasoning_content`` (vLLM's reasoning parsers before the rename,
+  llama.cpp's llama-server) or ``message.reasoning`` (later vLLM, Ollama), ``content`` null;
+- error bodies in each server's shape (``ERROR_STYLES``);
+- a prefix cache: ``usage.prompt_tokens_details.cached_tokens`` as OpenAI, vLLM and
+  llama-server report it (inside ``prompt_tokens``), or ``prompt_tokens`` counting only the
+  uncached tokens with no cached figure, as some Ollama versions did (ollama/ollama#16414);
+- a context window that silently drops the start of a longer prompt (Ollama's ``num_ctx``).
 """
 
 from __future__ import annotations
@@ -32,29 +41,69 @@ _ERROR_TYPES = {
 }
 
 
+# How servers shape an error body. "fastapi" is FastAPI's HTTPException ({"detail": "..."}),
+# and its request validation (422, {"detail": [...]}) when it refuses a response_format.
+ERROR_STYLES = ("openai", "vllm-legacy", "fastapi", "llama-cpp-python", "ollama", "text")
+# How a server counts a prompt whose prefix it has cached (see the module docstring).
+CACHE_MODES = ("off", "reported", "uncached-only", "apart")
+
+
 @dataclass
 class Reply:
     """One scripted answer to one chat-completion request."""
 
-    content: str = ""
+    content: str | None = ""  # None: `"content": null`, as with a reasoning parser
     finish_reason: str = "stop"  # "length" simulates output cut at max_tokens
-    status: int = 200  # non-200 -> OpenAI-style error body carrying `error`
+    status: int = 200  # non-200 -> an error body in the server's error_style
     error: str = "error"
+    error_style: str | None = None  # this reply's body shape; None: the server's
     prompt_tokens: int | None = None  # override: a server that truncated the prompt
     completion_tokens: int | None = None
+    cached_tokens: int | None = None  # override: usage.prompt_tokens_details.cached_tokens
+    reasoning: str | None = None  # text of the reasoning field, when there is one
+    reasoning_field: str = "reasoning_content"  # or "reasoning" (Ollama, later vLLM)
     delay: float = 0.0  # seconds to wait before answering (timeout tests)
 
 
 @dataclass
 class _Answer:
     status: int
-    body: JSON
+    body: JSON | str  # a str is sent as text/plain
     delay: float = 0.0
 
 
-def _error(status: int, message: str, code: str | None = None) -> _Answer:
-    error = {"message": message, "type": _ERROR_TYPES.get(status, "server_error")}
+def _error(status: int, message: str, code: str | None = None,
+           style: str = "openai") -> _Answer:
+    """An error in the body shape a server of this style sends."""
+    kind = _ERROR_TYPES.get(status, "server_error")
+    if style == "vllm-legacy":  # vLLM before it nested the error under "error"
+        return _Answer(status, {"object": "error", "message": message, "type": kind,
+                                "param": None, "code": status})
+    if style == "fastapi":
+        return _Answer(status, {"detail": message})
+    if style == "ollama":
+        return _Answer(status, {"error": message})
+    if style == "text":
+        return _Answer(status, message)
+    error = {"message": message, "type": kind}
     return _Answer(status, {"error": {**error, "param": None, "code": code}})
+
+
+def _format_refusal(fmt_type: str, status: int, style: str) -> _Answer:
+    """A server refusing a response_format type, as each kind of server words it."""
+    if style == "fastapi":  # pydantic validating a Literal["text", "json_object"] field
+        return _Answer(status, {"detail": [{
+            "type": "literal_error", "loc": ["body", "response_format", "type"],
+            "msg": "Input should be 'text' or 'json_object'", "input": fmt_type,
+            "ctx": {"expected": "'text' or 'json_object'"}}]})
+    if style == "llama-cpp-python":  # its route handler reports validation as a 500
+        report = (f"1 validation error:\n  {{'type': 'literal_error', 'loc': ('body', "
+                  f"'response_format', 'type'), 'msg': \"Input should be 'text' or "
+                  f"'json_object'\", 'input': '{fmt_type}'}}\n\n  File \"llama_cpp/server/"
+                  "app.py\", line 376, in create_chat_completion\n    POST /v1/chat/completions")
+        return _Answer(status, {"error": {"message": report, "type": "internal_server_error",
+                                          "param": None, "code": None}})
+    return _error(status, f"response_format type {fmt_type} is not supported", style=style)
 
 
 def _unauthorized() -> _Answer:
@@ -81,12 +130,48 @@ def _message_chars(body: JSON) -> int:
     return sum(len(_text(m.get("content"))) for m in messages if isinstance(m, dict))
 
 
-def _completion(body: JSON, reply: Reply) -> JSON:
+def _prompt_text(body: JSON) -> str:
+    # Roles and contents in order, as a chat template lays them out for a prefix cache.
+    messages = body.get("messages") or []
+    return "".join(f"{m.get('role')}\n{_text(m.get('content'))}\n" for m in messages
+                   if isinstance(m, dict))
+
+
+def _shared(text: str, seen: Iterable[str]) -> int:
+    """Characters of text's longest prefix shared with any earlier prompt."""
+    def common(old: str) -> int:
+        return next((i for i, (a, b) in enumerate(zip(text, old, strict=False))
+                     if a != b),
+                    min(len(text), len(old)))
+
+    return max(map(common, seen), default=0)
+
+
+@dataclass
+class _Count:
+    """What the server reports of a prompt: tokens counted, and cached ones if it says."""
+
+    prompt: int
+    cached: int | None = None
+
+
+def _message(reply: Reply) -> JSON:
+    message: JSON = {"role": "assistant", "content": reply.content}
+    if reply.reasoning is not None:
+        message[reply.reasoning_field] = reply.reasoning
+    return message
+
+
+def _completion(body: JSON, reply: Reply, count: _Count) -> JSON:
     # Rough 4-characters-per-token estimates unless the reply overrides them.
-    prompt = _message_chars(body) // 4 if reply.prompt_tokens is None else reply.prompt_tokens
-    completion = (
-        len(reply.content) // 4 if reply.completion_tokens is None else reply.completion_tokens
-    )
+    prompt = count.prompt if reply.prompt_tokens is None else reply.prompt_tokens
+    cached = count.cached if reply.cached_tokens is None else reply.cached_tokens
+    written = len(reply.content or "") + len(reply.reasoning or "")
+    completion = written // 4 if reply.completion_tokens is None else reply.completion_tokens
+    usage: JSON = {"prompt_tokens": prompt, "completion_tokens": completion,
+                   "total_tokens": prompt + completion}
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -95,16 +180,12 @@ def _completion(body: JSON, reply: Reply) -> JSON:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.content},
+                "message": _message(reply),
                 "finish_reason": reply.finish_reason,
                 "logprobs": None,
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
+        "usage": usage,
     }
 
 
@@ -118,11 +199,19 @@ class FakeOpenAI:
         reject_formats: Iterable[str] = (),
         reject_status: int = 400,
         models: Iterable[str] = ("test-model",),
+        error_style: str = "openai",
+        cache: str = "off",
+        context_window: int | None = None,
     ) -> None:
+        assert error_style in ERROR_STYLES and cache in CACHE_MODES
         self.api_key = api_key
         self.reject_formats = frozenset(reject_formats)
         self.reject_status = reject_status
         self.models = tuple(models)
+        self.error_style = error_style
+        self.cache = cache
+        self.context_window = context_window  # tokens kept: the end of a longer prompt
+        self._prompts: list[str] = []  # what the prefix cache holds
         self.responder: Callable[[JSON], Reply | str] | None = None
         self.requests: list[JSON] = []
         self.url = ""
@@ -172,17 +261,35 @@ class FakeOpenAI:
     def _chat(self, body: JSON) -> _Answer:
         # Server-configuration checks come first and never consume a scripted
         # reply: they describe what the server *is*, not a scripted event.
+        style = self.error_style
         if body.get("stream"):
-            return _error(400, "streaming not supported by the stand-in")
+            return _error(400, "streaming not supported by the stand-in", style=style)
         model = body.get("model")
         if self.models and model not in self.models:
-            return _error(404, f"model '{model}' not found", code="model_not_found")
+            return _error(404, f"model '{model}' not found", code="model_not_found", style=style)
         fmt = body.get("response_format")
         fmt_type = fmt.get("type") if isinstance(fmt, dict) else None
-        if fmt_type in self.reject_formats:
-            message = f"response_format type {fmt_type} is not supported"
-            return _error(self.reject_status, message)
+        if isinstance(fmt_type, str) and fmt_type in self.reject_formats:
+            return _format_refusal(fmt_type, self.reject_status, style)
         return self._scripted(body)
+
+    def _count(self, body: JSON) -> _Count:
+        """The prompt as this server counts it; the prompt then joins its prefix cache."""
+        text = _prompt_text(body)
+        with self._lock:
+            shared = _shared(text, self._prompts)
+            self._prompts.append(text)
+        tokens = _message_chars(body) // 4
+        if self.context_window is not None:
+            tokens = min(tokens, self.context_window)
+        cached = min(tokens, shared // 4)
+        if self.cache == "reported":
+            return _Count(tokens, cached)
+        if self.cache == "uncached-only":
+            return _Count(tokens - cached)
+        if self.cache == "apart":
+            return _Count(tokens - cached, cached)
+        return _Count(tokens)
 
     def _next_reply(self, body: JSON) -> Reply | str | None:
         with self._lock:
@@ -202,9 +309,9 @@ class FakeOpenAI:
         if isinstance(reply, str):
             reply = Reply(content=reply)
         if reply.status != 200:
-            answer = _error(reply.status, reply.error)
+            answer = _error(reply.status, reply.error, style=reply.error_style or self.error_style)
         else:
-            answer = _Answer(200, _completion(body, reply))
+            answer = _Answer(200, _completion(body, reply, self._count(body)))
         answer.delay = reply.delay
         return answer
 
@@ -255,10 +362,12 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.delay > 0 and self.fake._stopping.wait(answer.delay):
             self.close_connection = True  # server is stopping; drop the answer
             return
-        data = json.dumps(answer.body).encode()
+        text = isinstance(answer.body, str)
+        data = (answer.body if isinstance(answer.body, str) else json.dumps(answer.body)).encode()
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if text
+                             else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

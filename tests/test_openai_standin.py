@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,3 +156,131 @@ def test_delay_triggers_sdk_timeout(fake: FakeOpenAI) -> None:
     with pytest.raises(openai.APITimeoutError):
         chat(client)
     assert chat(client).choices[0].message.content == "on time"
+
+
+# --- answers where reasoning servers put them --------------------------------------------------
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_answer_in_a_reasoning_field_with_null_content(fake: FakeOpenAI, field: str) -> None:
+    fake.queue(Reply(content=None, reasoning='{"ok": true}', reasoning_field=field))
+    message = chat(client_for(fake)).choices[0].message
+    assert message.content is None
+    # The SDK keeps fields it does not declare; code under test reads them from model_extra.
+    assert message.model_extra == {field: '{"ok": true}'}
+
+
+def test_null_content_is_null_on_the_wire(fake: FakeOpenAI) -> None:
+    fake.queue(Reply(content=None, reasoning="thinking"))
+    request = urllib.request.Request(f"{fake.url}/chat/completions", method="POST",
+                                     data=json.dumps({"model": "test-model",
+                                                      "messages": MESSAGES}).encode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        message = json.load(response)["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": None, "reasoning_content": "thinking"}
+
+
+def test_no_reasoning_field_unless_asked(fake: FakeOpenAI) -> None:
+    fake.queue("plain")
+    assert chat(client_for(fake)).choices[0].message.model_extra == {}
+
+
+# --- error bodies in each server's shape -------------------------------------------------------
+
+@pytest.mark.parametrize(("style", "body"), [
+    ("openai", {"message": "boom", "type": "invalid_request_error", "param": None, "code": None}),
+    ("vllm-legacy", {"object": "error", "message": "boom", "type": "invalid_request_error",
+                     "param": None, "code": 400}),
+    ("fastapi", {"detail": "boom"}),
+    ("ollama", "boom"),  # {"error": "boom"}: the SDK unwraps "error"
+    ("text", "boom"),
+])
+def test_error_body_styles_as_the_sdk_sees_them(style: str, body: object) -> None:
+    with FakeOpenAI(error_style=style) as fake:
+        fake.queue(Reply(status=400, error="boom"))
+        with pytest.raises(openai.BadRequestError) as info:
+            chat(client_for(fake))
+    assert info.value.body == body
+    # Only a "message" field (nested or not) reaches the SDK's own message.
+    assert ("boom" in info.value.message) == (style in ("openai", "vllm-legacy"))
+
+
+def test_a_reply_can_override_the_error_style(fake: FakeOpenAI) -> None:
+    fake.queue(Reply(status=404, error="model 'x' not found, try pulling it first",
+                     error_style="ollama"))
+    with pytest.raises(openai.NotFoundError) as info:
+        chat(client_for(fake))
+    assert info.value.body == "model 'x' not found, try pulling it first"
+
+
+def test_fastapi_refuses_json_schema_with_a_422_validation_detail() -> None:
+    with FakeOpenAI(reject_formats={"json_schema"}, reject_status=422,
+                    error_style="fastapi") as fake:
+        fmt = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+        with pytest.raises(openai.UnprocessableEntityError) as info:
+            chat(client_for(fake), response_format=fmt)
+    assert info.value.message == "Error code: 422"  # the SDK shows none of the body
+    [detail] = info.value.body["detail"]  # type: ignore[index]
+    assert detail["loc"] == ["body", "response_format", "type"]
+    assert detail["msg"] == "Input should be 'text' or 'json_object'"
+    assert detail["input"] == "json_schema"
+
+
+def test_llama_cpp_python_reports_validation_as_a_500() -> None:
+    # As llama-cpp-python 0.3's server answered a json_schema request on this machine.
+    with FakeOpenAI(reject_formats={"json_schema"}, reject_status=500,
+                    error_style="llama-cpp-python") as fake:
+        fmt = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+        with pytest.raises(openai.InternalServerError) as info:
+            chat(client_for(fake), response_format=fmt)
+    message = info.value.body["message"]  # type: ignore[index]
+    assert message.startswith("1 validation error:\n")
+    assert "'loc': ('body', 'response_format', 'type')" in message
+    assert "create_chat_completion" in message
+
+
+# --- how a prefix cache and a context window show in usage -------------------------------------
+
+LONG = [{"role": "system", "content": "rules " * 200}, {"role": "user", "content": "diff one"}]
+LONGER = [*LONG, {"role": "assistant", "content": "{}"}, {"role": "user", "content": "again"}]
+
+
+def usage_of(fake: FakeOpenAI, messages: list[Any]) -> Any:
+    fake.queue("ok")
+    return openai.OpenAI(base_url=fake.url, api_key="k", max_retries=0).chat.completions.create(
+        model="test-model", messages=messages).usage
+
+
+def test_cache_reported_counts_everything_and_reports_the_cached_part() -> None:
+    with FakeOpenAI(cache="reported") as fake:
+        first, second = usage_of(fake, LONG), usage_of(fake, LONGER)
+    assert first.prompt_tokens_details.cached_tokens == 0
+    assert second.prompt_tokens == (1200 + 8 + 2 + 5) // 4
+    assert second.prompt_tokens_details.cached_tokens >= 1200 // 4
+
+
+def test_cache_uncached_only_counts_the_new_tokens_and_reports_no_cache() -> None:
+    with FakeOpenAI(cache="uncached-only") as fake:
+        first, second = usage_of(fake, LONG), usage_of(fake, LONGER)
+    assert first.prompt_tokens == (1200 + 8) // 4
+    assert second.prompt_tokens < 10
+    assert second.prompt_tokens_details is None
+
+
+def test_cache_apart_counts_the_new_tokens_and_reports_the_cached_ones() -> None:
+    with FakeOpenAI(cache="apart") as fake:
+        usage_of(fake, LONG)
+        second = usage_of(fake, LONGER)
+    assert second.prompt_tokens < 10
+    assert second.prompt_tokens_details.cached_tokens >= 1200 // 4
+
+
+def test_cached_tokens_override(fake: FakeOpenAI) -> None:
+    fake.queue(Reply(content="ok", prompt_tokens=3000, cached_tokens=2900))
+    usage = chat(client_for(fake)).usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens) == (3000, 2900)
+
+
+def test_context_window_caps_the_count_silently() -> None:
+    with FakeOpenAI(context_window=100) as fake:
+        assert usage_of(fake, LONG).prompt_tokens == 100
