@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import openai
-from pydantic import ValidationError
 
+from reviewer.answer import locate, parse_answer
 from reviewer.errors import ModelError
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, with_schema
+
+__all__ = ["ModelClient", "parse_answer"]
 
 log = logging.getLogger(__name__)
 BRIEF_FINDINGS = 5
@@ -25,8 +25,9 @@ BREVITY = (f"Your answer was too long and was cut off. Answer again with the JSO
 class _CutOff(Exception):
     """The server stopped at max_tokens: the answer is incomplete."""
 MODES = ("json_schema", "json_object", "plain")
-THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+# Where servers put the answer besides `content`: vLLM's reasoning parsers (`reasoning_content`,
+# renamed `reasoning` in later versions), llama.cpp's llama-server, Ollama and some proxies.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 # A server that saw far fewer tokens than we sent truncated the prompt (Ollama does, silently).
 TRUNCATION_RATIO = 0.6
 MIN_CHECKED_TOKENS = 1000
@@ -136,7 +137,10 @@ class ModelClient:
         self._count(response, request)
         if choice.finish_reason == "length":
             raise _CutOff
-        return str(choice.message.content or "")
+        where, text = locate(_answer_fields(choice.message))
+        if where != "content":
+            log.info("the answer was in message.%s, not message.content", where)
+        return text
 
     def _count(self, response: Any, request: Request) -> None:
         self.usage.requests += 1
@@ -190,30 +194,9 @@ def _message(exc: openai.APIStatusError) -> str:
     return str(exc.message)[:300]
 
 
-def extract_json(content: str) -> str:
-    """The JSON object in a reply: without <think> blocks, Markdown fences or chatter."""
-    text = THINK.sub("", content)
-    # Some servers strip the opening tag of the reasoning but keep the closing one.
-    text = text.rsplit("</think>", 1)[-1].strip()
-    fenced = FENCE.search(text)
-    if fenced and "{" in fenced.group(1):
-        text = fenced.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end < start:
-        raise ValueError("the reply contains no JSON object")
-    return text[start:end + 1]
-
-
-def parse_answer(content: str) -> ModelAnswer:
-    """Validate a reply as the model's answer; ValueError says what is wrong."""
-    try:
-        # strict=False: raw newlines and tabs inside strings are common and harmless.
-        data = json.loads(extract_json(content), strict=False)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc}") from None
-    try:
-        return ModelAnswer.model_validate(data)
-    except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                           for e in exc.errors()[:5])
-        raise ValueError(f"does not match the schema: {errors}") from None
+def _answer_fields(message: Any) -> list[tuple[str, str | None]]:
+    # The SDK keeps fields it does not know in model_extra.
+    extra = getattr(message, "model_extra", None) or {}
+    fields = [(name, extra.get(name)) for name in REASONING_FIELDS]
+    return [("content", message.content),
+            *((name, text) for name, text in fields if isinstance(text, str))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import subprocess
@@ -30,18 +31,23 @@ SCHEMA_TEXT = json.dumps(answer_schema(), separators=(",", ":"))
 BAD_JSON = '{"score": 80, "verdict": "comment",}'
 
 
-@pytest.fixture(scope="module")
-def bundled() -> Spec:
+@functools.cache
+def bundled_spec() -> Spec:
     return load(None, None, None, lambda url: None)
 
 
-@pytest.fixture
-def request_(bundled: Spec) -> Request:
-    files = [parse_change(Change("src/app.py", "src/app.py", DIFF))]
-    requests, skipped = build(files, bundled, Context("Read Y", "Reads Y from the env."), 6000,
-                              TAG)
+def review_request(diff: str = DIFF, path: str = "src/app.py") -> Request:
+    """One request for a change to one file, with the bundled rules (over 1000 tokens)."""
+    files = [parse_change(Change(path, path, diff))]
+    requests, skipped = build(files, bundled_spec(), Context("Read Y", "Reads Y from the env."),
+                              6000, TAG)
     assert len(requests) == 1 and skipped == []
     return requests[0]
+
+
+@pytest.fixture
+def request_() -> Request:
+    return review_request()
 
 
 def client_for(url: str, *, api_key: str | None = "k", model: str = "test-model",
@@ -298,8 +304,7 @@ def git(repo: Path, *args: str) -> None:
                    check=True, capture_output=True)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def make_repo(tmp_path: Path) -> Path:
     """A repository with a base commit on main and an uncommitted change."""
     path = tmp_path / "repo"
     path.mkdir()
@@ -309,6 +314,11 @@ def repo(tmp_path: Path) -> Path:
     git(path, "commit", "--quiet", "-m", "base")
     (path / "calc.py").write_text("def add(a, b):\n    return a - b\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path)
 
 
 def review_cli(fake: FakeOpenAI, repo: Path, out: Path) -> Any:
