@@ -2,7 +2,8 @@
 
 python-gitlab talks to it exactly as it would to a real GitLab, so tests exercise the
 real client, pagination and error mapping. Diff positions are validated the way GitLab
-computes line codes, because that is where review bots break in production.
+computes line codes, because that is where review bots break in production. File diffs are cut
+by GitLab's diff limits (collapsed, too_large) the way /diffs, /changes and /raw_diffs cut them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import itertools
 import json
 import math
 import re
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -42,6 +45,18 @@ _DIFF_DEFAULTS: Json = {
     "collapsed": False,
     "diff": "",
 }
+# GitLab's diff limits (lib/gitlab/git/diff.rb, Gitlab::Git::Diff): a file whose patch reaches
+# diff_max_patch_bytes (an admin setting: default 200 KiB, at most 500 KiB) is too_large; one that
+# reaches a tenth of it is collapsed unless the caller asked for expanded diffs. Both are served
+# with an empty "diff". /diffs and plain /changes are not expanded; /changes?access_raw_diffs=true
+# is (Gitaly still cuts too_large files: gitlab-org/gitlab#300385); /raw_diffs (GitLab 17.9,
+# gitlab-org/gitlab!178813) is Workhorse streaming Gitaly's RawDiff, `git diff --full-index base
+# head`, as text with nothing cut.
+DEFAULT_MAX_PATCH_BYTES = 200 * 1024
+_NO_BLOB = "0" * 40
+# git's C-style quoting of unusual path bytes (quote.c, cq_lookup; core.quotePath on).
+_CQ = {0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "r", 0x22: '"',
+       0x5C: "\\"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,14 @@ class Recorded:
     query: dict[str, str]
     body: dict[str, Any] | None
     auth: str  # "private" | "job" | "none"; token values are deliberately never kept
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A body that is not JSON (Workhorse streams /raw_diffs as text, chunked, no length)."""
+
+    data: bytes
+    content_type: str = "text/plain; charset=utf-8"
 
 
 class _HTTPError(Exception):
@@ -173,7 +196,7 @@ def _check_line_range(hunks: list[list[Line]], line_range: Any) -> None:
         raise _bad_position()
 
 
-def _validate_position(version: Json, pos: Any) -> Json:
+def _validate_position(version: Json, pos: Any, max_patch_bytes: int) -> Json:
     if not isinstance(pos, dict) or pos.get("position_type") != "text":
         raise _bad_position()
     if any(pos.get(f"{s}_sha") != version[f"{s}_commit_sha"] for s in ("base", "start", "head")):
@@ -184,7 +207,9 @@ def _validate_position(version: Json, pos: Any) -> Json:
     old, new = _line_number(pos.get("old_line")), _line_number(pos.get("new_line"))
     if (file["new_file"] and old is not None) or (file["deleted_file"] and new is not None):
         raise _bad_position()
-    hunks = _hunks(file)
+    # GitLab places a note against the diff read from the repository: a collapsed file's
+    # lines take notes, a too_large file has none.
+    hunks = _hunks(_served(file, max_patch_bytes, expanded=True))
     if _hunk_of(hunks, old, new, exact=True) is None:
         raise _bad_position()
     if pos.get("line_range") is not None:
@@ -203,7 +228,148 @@ def _complete_diff(file: Json) -> Json:
     out = {**_DIFF_DEFAULTS, **file}
     out.setdefault("old_path", out.get("new_path"))
     out.setdefault("new_path", out["old_path"])
+    # GitLab prints a missing side's mode as "0" (Gitaly's mode 0 through Integer#to_s(8)).
+    if file.get("new_file") and "a_mode" not in file:
+        out["a_mode"] = "0"
+    if file.get("deleted_file") and "b_mode" not in file:
+        out["b_mode"] = "0"
     return out
+
+
+def _served(file: Json, max_patch_bytes: int, expanded: bool) -> Json:
+    """A stored diff object (full text, maybe flagged) as GitLab serves it under its limits.
+
+    A file added with ``too_large`` or ``collapsed`` set is cut whatever its size, so a test
+    can have GitLab cut a small file; its ``diff`` stays what expanded reads return.
+    """
+    size = len(file["diff"].encode())
+    too_large = bool(file["too_large"]) or size >= max_patch_bytes
+    limit = max_patch_bytes // 10
+    # A too_large file's diff is emptied first, so GitLab does not report it collapsed too.
+    collapsed = not expanded and not too_large and (bool(file["collapsed"]) or size >= limit)
+    cut = too_large or collapsed
+    return {**file, "diff": "" if cut else file["diff"], "too_large": too_large,
+            "collapsed": collapsed}
+
+
+def git_quote(name: str) -> str:
+    """A path as git prints it in a patch: as is, or C-style quoted if any byte needs it."""
+    data = name.encode()
+    if not any(b < 0x20 or b >= 0x7F or b in _CQ for b in data):
+        return name
+    out = "".join(f"\\{_CQ[b]}" if b in _CQ else f"\\{b:03o}" if b < 0x20 or b >= 0x7F
+                  else chr(b) for b in data)
+    return f'"{out}"'
+
+
+def _label(name: str) -> str:
+    # git ends a ---/+++ name holding a space with a tab, so a reader knows where it ends.
+    return name + ("\t" if " " in name else "")
+
+
+def _git_section(file: Json) -> str:
+    """One file of `git diff --full-index` output, rebuilt from its GitLab diff object."""
+    old, new, body = file["old_path"], file["new_path"], file["diff"]
+    a_mode, b_mode = file["a_mode"], file["b_mode"]
+    lines = [f"diff --git {git_quote('a/' + old)} {git_quote('b/' + new)}"]
+    if file["new_file"]:
+        lines.append(f"new file mode {b_mode}")
+    elif file["deleted_file"]:
+        lines.append(f"deleted file mode {a_mode}")
+    elif a_mode != b_mode:
+        lines += [f"old mode {a_mode}", f"new mode {b_mode}"]
+    if old != new:
+        lines += [f"similarity index {90 if body else 100}%", f"rename from {git_quote(old)}",
+                  f"rename to {git_quote(new)}"]
+    if not body:
+        return "\n".join(lines) + "\n"
+    before = _NO_BLOB if file["new_file"] else hashlib.sha1(f"{old}\0".encode()).hexdigest()
+    after = _NO_BLOB if file["deleted_file"] else hashlib.sha1(body.encode()).hexdigest()
+    both = not (file["new_file"] or file["deleted_file"]) and a_mode == b_mode
+    lines.append(f"index {before}..{after}" + (f" {a_mode}" if both else ""))
+    minus = "/dev/null" if file["new_file"] else git_quote("a/" + old)
+    plus = "/dev/null" if file["deleted_file"] else git_quote("b/" + new)
+    if body.startswith("Binary files "):
+        return "\n".join([*lines, f"Binary files {minus} and {plus} differ"]) + "\n"
+    lines += [f"--- {_label(minus)}", f"+++ {_label(plus)}"]
+    return "\n".join(lines) + "\n" + body + ("" if body.endswith("\n") else "\n")
+
+
+def _git(repo: Path, *args: str, data: bytes | None = None) -> bytes:
+    # git's defaults pinned, so a developer's ~/.gitconfig cannot change what GitLab would see.
+    pinned = ["-c", "core.quotePath=true", "-c", "diff.renames=true", "-c", "diff.noprefix=false",
+              "-c", "diff.mnemonicPrefix=false", "-c", "color.ui=false",
+              "-c", "user.name=Stand-in", "-c", "user.email=standin@example.com"]
+    return subprocess.run(["git", "-C", str(repo), *pinned, *args], input=data, check=True,
+                          capture_output=True).stdout
+
+
+Entry = bytes | tuple[str, bytes] | None
+
+
+def git_commit(repo: Path, parent: str | None, files: dict[str, Entry]) -> str:
+    """Commit parent's tree changed by files, straight into git's index (no work tree).
+
+    Each path maps to its content (mode 100644), to (mode, content) for an executable, a
+    symlink (content: its target) or a submodule (160000, content: the commit id), or to None
+    to delete it. Any name git can store works, tabs and newlines included. Returns the commit.
+    """
+    if not (repo / ".git").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        _git(repo, "init", "-q")
+    _git(repo, "read-tree", *([parent] if parent else ["--empty"]))
+    records = []
+    for path, entry in files.items():
+        if entry is None:
+            records.append(f"0 {_NO_BLOB}\t{path}")
+            continue
+        mode, content = entry if isinstance(entry, tuple) else ("100644", entry)
+        blob = content if mode == "160000" else _git(repo, "hash-object", "-w", "--stdin",
+                                                      data=content)
+        records.append(f"{mode} {blob.decode().strip()}\t{path}")
+    _git(repo, "update-index", "-z", "--index-info", data="\0".join(records).encode() + b"\0")
+    tree = _git(repo, "write-tree").decode().strip()
+    lineage = ["-p", parent] if parent else []
+    return _git(repo, "commit-tree", tree, *lineage, "-m", "change").decode().strip()
+
+
+def _raw_entries(listing: bytes) -> list[tuple[list[str], list[bytes]]]:
+    """`git diff --raw -z`: per file its ":mode mode sha sha status" fields and its paths."""
+    tokens, entries = listing.split(b"\0"), []
+    i = 0
+    while i < len(tokens) and tokens[i].startswith(b":"):
+        fields = tokens[i][1:].decode().split()
+        count = 2 if fields[4][0] in "RC" else 1
+        entries.append((fields, tokens[i + 1 : i + 1 + count]))
+        i += 1 + count
+    return entries
+
+
+def _diff_object(fields: list[str], paths: list[bytes], section: bytes) -> Json:
+    status = fields[4][0]
+    hunks = re.search(rb"^(@@|Binary files )", section, re.MULTILINE)
+    # GitLab converts what git printed to UTF-8, replacing what is not (EncodingHelper).
+    old, new = (p.decode("utf-8", "replace") for p in (paths[0], paths[-1]))
+    return {
+        "old_path": old, "new_path": new,
+        "a_mode": format(int(fields[0], 8), "o"), "b_mode": format(int(fields[1], 8), "o"),
+        "new_file": status == "A", "deleted_file": status == "D", "renamed_file": status == "R",
+        "diff": section[hunks.start():].decode("utf-8", "replace") if hunks else "",
+    }
+
+
+def files_from_git(repo: Path, base: str, head: str) -> tuple[list[Json], bytes]:
+    """What GitLab makes of base..head in a real repository: /diffs objects and /raw_diffs bytes.
+
+    The raw diff is `git diff --full-index base head`, as Gitaly's RawDiff runs it. The diff
+    objects carry the exact (unquoted) paths, modes as GitLab prints them, and each file's patch
+    from its first hunk, as Gitaly's CommitDiff hands them to GitLab.
+    """
+    raw = _git(repo, "diff", "--full-index", "--no-ext-diff", base, head)
+    entries = _raw_entries(_git(repo, "diff", "--raw", "-z", "--no-abbrev", base, head))
+    sections = [s for s in re.split(rb"^(?=diff --git )", raw, flags=re.MULTILINE) if s]
+    files = [_diff_object(f, p, s) for (f, p), s in zip(entries, sections, strict=True)]
+    return files, raw
 
 
 def _auth_kind(headers: dict[str, str]) -> str:
@@ -218,6 +384,8 @@ class _Store:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.diffs_endpoint = True
+        self.raw_diffs_endpoint = True
+        self.max_patch_bytes = DEFAULT_MAX_PATCH_BYTES
         self.users: dict[int, Json] = {}
         self.tokens: dict[str, int] = {}
         self.job_tokens: set[str] = set()
@@ -253,7 +421,8 @@ class _Store:
         user = next((u for u in self.users.values() if u["username"] == username), None)
         return user if user is not None else self.add_user(username, None)
 
-    def add_version(self, mr: _MergeRequest, files: list[Json], shas: tuple[str, str, str]) -> None:
+    def add_version(self, mr: _MergeRequest, files: list[Json], shas: tuple[str, str, str],
+                    raw_diff: bytes | None = None) -> None:
         base, start, head = shas
         diffs, now = [_complete_diff(f) for f in files], self.now()
         mr.versions.insert(
@@ -267,7 +436,8 @@ class _Store:
                 "merge_request_id": mr.data["id"],
                 "state": "collected",
                 "real_size": str(len(diffs)),
-                "diffs": diffs,
+                "diffs": diffs,  # full text: GitLab's limits apply as they are served
+                "raw_diff": raw_diff,  # /raw_diffs bytes; None: rebuilt from the diffs
             },
         )
         refs = {"base_sha": base, "head_sha": head, "start_sha": start}
@@ -381,6 +551,24 @@ class FakeGitLab:
     def diffs_endpoint(self, enabled: bool) -> None:
         self._store.diffs_endpoint = enabled
 
+    @property
+    def raw_diffs_endpoint(self) -> bool:
+        """False: /raw_diffs answers 404, as GitLab before 17.9 does."""
+        return self._store.raw_diffs_endpoint
+
+    @raw_diffs_endpoint.setter
+    def raw_diffs_endpoint(self, enabled: bool) -> None:
+        self._store.raw_diffs_endpoint = enabled
+
+    @property
+    def max_patch_bytes(self) -> int:
+        """GitLab's diff_max_patch_bytes: files from it are too_large, from a tenth collapsed."""
+        return self._store.max_patch_bytes
+
+    @max_patch_bytes.setter
+    def max_patch_bytes(self, limit: int) -> None:
+        self._store.max_patch_bytes = limit
+
     def start(self) -> FakeGitLab:
         self._loop.start()
         return self
@@ -431,6 +619,7 @@ class FakeGitLab:
         head_sha: str = "c" * 40,
         state: str = "opened",
         draft: bool = False,
+        raw_diff: bytes | None = None,
     ) -> Json:
         with self._lock:
             store, now = self._store, self._store.now()
@@ -455,7 +644,7 @@ class FakeGitLab:
                 "updated_at": now,
             }
             mr = store.mrs[(project_id, iid)] = _MergeRequest(data)
-            store.add_version(mr, files, (base_sha, start_sha, head_sha))
+            store.add_version(mr, files, (base_sha, start_sha, head_sha), raw_diff)
             return copy.deepcopy(mr.data)
 
     def push(
@@ -467,12 +656,13 @@ class FakeGitLab:
         head_sha: str,
         base_sha: str | None = None,
         start_sha: str | None = None,
+        raw_diff: bytes | None = None,
     ) -> None:
         with self._lock:
             mr = self._store.mrs[(project_id, iid)]
             base = base_sha or mr.versions[0]["base_commit_sha"]
             start = start_sha or mr.versions[0]["start_commit_sha"]
-            self._store.add_version(mr, files, (base, start, head_sha))
+            self._store.add_version(mr, files, (base, start, head_sha), raw_diff)
 
     def discussions(self, project_id: int, iid: int) -> list[Json]:
         with self._lock:
@@ -510,6 +700,9 @@ class FakeGitLab:
                 status, payload = err.status, err.payload
             except Exception as err:  # a stand-in bug should surface as a 500, not a hang-up
                 status, payload = 500, {"message": f"500 stand-in error: {err!r}"}
+            if isinstance(payload, _Raw):
+                extra |= {"Content-Type": payload.content_type, "Transfer-Encoding": "chunked"}
+                return status, payload.data, extra
             return status, b"" if status == 204 else json.dumps(payload).encode(), extra
 
     def _injected_failure(self, method: str, path: str) -> None:
@@ -589,11 +782,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)
-        if status != 204:
+        chunked = extra.get("Transfer-Encoding") == "chunked"
+        if status != 204 and "Content-Type" not in extra:
             self.send_header("Content-Type", "application/json")
+        if status != 204 and not chunked:
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not chunked:
+            self.wfile.write(data)
+            return
+        for start in range(0, len(data), 16384):
+            piece = data[start : start + 16384]
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
 
 
 def _require_body(req: _Request) -> str:
@@ -634,7 +835,8 @@ def _list_mrs(store: _Store, req: _Request) -> Result:
 
 
 def _list_versions(store: _Store, req: _Request) -> Result:
-    return 200, [{k: v for k, v in ver.items() if k != "diffs"} for ver in store.mr(req).versions]
+    versions, hidden = store.mr(req).versions, ("diffs", "raw_diff")
+    return 200, [{k: v for k, v in ver.items() if k not in hidden} for ver in versions]
 
 
 def _get_version(store: _Store, req: _Request) -> Result:
@@ -642,19 +844,21 @@ def _get_version(store: _Store, req: _Request) -> Result:
     version = next((v for v in store.mr(req).versions if v["id"] == wanted), None)
     if version is None:
         raise _not_found()
-    return 200, version
+    diffs = [_served(f, store.max_patch_bytes, False) for f in version["diffs"]]
+    return 200, {k: v for k, v in version.items() if k != "raw_diff"} | {"diffs": diffs}
 
 
 def _list_diffs(store: _Store, req: _Request) -> Result:
     mr = store.mr(req)
     if not store.diffs_endpoint:  # GitLab before 15.7 has no /diffs; clients fall back
         raise _HTTPError(404, {"message": "404 Not Found"})
-    return 200, list(mr.versions[0]["diffs"])
+    return 200, [_served(f, store.max_patch_bytes, False) for f in mr.versions[0]["diffs"]]
 
 
 def _get_changes(store: _Store, req: _Request) -> Result:
     mr = store.mr(req)
-    changes = mr.versions[0]["diffs"]
+    expanded = _truthy(req.query.get("access_raw_diffs"))
+    changes = [_served(f, store.max_patch_bytes, expanded) for f in mr.versions[0]["diffs"]]
     return 200, {
         **mr.data,
         "changes": changes,
@@ -663,10 +867,20 @@ def _get_changes(store: _Store, req: _Request) -> Result:
     }
 
 
+def _raw_diffs(store: _Store, req: _Request) -> Result:
+    version = store.mr(req).versions[0]
+    if not store.raw_diffs_endpoint:  # before GitLab 17.9: no such route
+        raise _HTTPError(404, {"error": "404 Not Found"})
+    raw = version["raw_diff"]
+    if raw is None:
+        raw = "".join(_git_section(f) for f in version["diffs"]).encode()
+    return 200, _Raw(raw)
+
+
 def _create_discussion(store: _Store, req: _Request) -> Result:
     mr, body, position = store.mr(req), _require_body(req), req.arg("position")
     if position is not None:
-        position = _validate_position(mr.versions[0], position)
+        position = _validate_position(mr.versions[0], position, store.max_patch_bytes)
     kind = "DiscussionNote" if position is None else "DiffNote"
     note = store.new_note(mr, req.user, body, position=position, kind=kind)
     return 201, store.new_discussion(mr, note, individual=False)
@@ -748,6 +962,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], _Endpoint, bool]] = [
         ("GET", _MR + r"/versions/(?P<vid>[^/]+)", _get_version, False),
         ("GET", _MR + r"/diffs", _list_diffs, False),
         ("GET", _MR + r"/changes", _get_changes, False),
+        ("GET", _MR + r"/raw_diffs", _raw_diffs, False),
         ("GET", _MR + r"/discussions", lambda s, r: (200, list(s.mr(r).discussions)), False),
         ("POST", _MR + r"/discussions", _create_discussion, False),
         ("GET", _THREAD, lambda s, r: (200, s.discussion(r)), False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gitlab
@@ -11,7 +12,7 @@ import pytest
 import requests
 from gitlab.v4.objects import ProjectMergeRequest
 
-from tests.gitlab_standin import FakeGitLab
+from tests.gitlab_standin import FakeGitLab, files_from_git, git_commit
 
 TOKEN = "bot-secret-token"
 JOB_TOKEN = "ci-job-secret"
@@ -299,3 +300,134 @@ def test_unknown_things_are_404(world: World) -> None:
     assert mr.value.error_message == "404 Not found"
     reply = requests.get(f"{world.fake.url}/api/v4/nowhere", headers={"PRIVATE-TOKEN": TOKEN})
     assert (reply.status_code, reply.json()) == (404, {"error": "404 Not Found"})
+
+
+def _hunks(count: int) -> str:
+    """A modified file's diff of many small hunks: about 54 bytes each."""
+    return "".join(f"@@ -{10 * i + 1},3 +{10 * i + 1},3 @@\n a{i}\n-b{i} = 0\n+b{i} = 1\n c{i}\n"
+                   for i in range(count))
+
+
+@pytest.fixture
+def limits(world: World) -> dict[str, str]:
+    """An MR of one small, one collapsed (~25 KB), one flagged and one too_large (~220 KB) file."""
+    files = {"small.py": _hunks(2), "many.py": _hunks(450), "flagged.py": _hunks(3),
+             "huge.py": _hunks(4000)}
+    world.fake.add_merge_request(world.project_id, iid=8, title="limits", files=[
+        {"old_path": p, "new_path": p, "diff": d, "collapsed": p == "flagged.py"}
+        for p, d in files.items()])
+    return files
+
+
+def _cut(items: list[dict[str, Any]]) -> dict[str, tuple[bool, bool, int]]:
+    return {d["new_path"]: (d["collapsed"], d["too_large"], len(d["diff"])) for d in items}
+
+
+def test_diffs_and_changes_cut_files_by_gitlabs_limits(world: World,
+                                                       limits: dict[str, str]) -> None:
+    mr = world.gl.projects.get(world.project_id, lazy=True).mergerequests.get(8)
+    diffs = world.gl.http_list(f"/projects/{world.project_id}/merge_requests/8/diffs",
+                               get_all=True)
+    assert isinstance(diffs, list)
+    expected = {"small.py": (False, False, len(limits["small.py"])), "many.py": (True, False, 0),
+                "flagged.py": (True, False, 0), "huge.py": (False, True, 0)}
+    assert _cut(diffs) == expected
+    assert _cut(_changes(mr)) == expected
+    assert _cut(mr.diffs.get(mr.diffs.list()[0].id).diffs) == expected
+    # access_raw_diffs lifts the collapse limit only: Gitaly still cuts what is too large.
+    assert _cut(_changes(mr, access_raw_diffs="true")) == {
+        p: (False, p == "huge.py", 0 if p == "huge.py" else len(d)) for p, d in limits.items()}
+    world.fake.max_patch_bytes = 1_000_000  # an admin raised diff_max_patch_bytes
+    assert _cut(_changes(mr))["many.py"] == (False, False, len(limits["many.py"]))
+
+
+def _changes(mr: ProjectMergeRequest, **query: str) -> list[dict[str, Any]]:
+    answer = mr.changes(query_parameters=query)
+    assert isinstance(answer, dict)
+    return list(answer["changes"])
+
+
+def test_raw_diffs_streams_the_whole_change_as_text(world: World,
+                                                   limits: dict[str, str]) -> None:
+    url = f"{world.fake.url}/api/v4/projects/{world.project_id}/merge_requests/8/raw_diffs"
+    reply = requests.get(url, headers={"PRIVATE-TOKEN": TOKEN})
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert reply.headers["Transfer-Encoding"] == "chunked"  # Workhorse sends no length
+    assert "Content-Length" not in reply.headers
+    sections = reply.text.split("diff --git ")[1:]
+    assert [s.split(" ", 1)[0] for s in sections] == [f"a/{p}" for p in limits]
+    first = sections[0].splitlines(keepends=True)
+    assert first[1].startswith("index ") and first[1].endswith(" 100644\n")
+    assert first[2:4] == ["--- a/small.py\n", "+++ b/small.py\n"]
+    assert "".join(first[4:]) == limits["small.py"]
+    assert all(limits[p] in reply.text for p in limits)  # nothing is cut
+    through_client = world.gl.http_get(url, streamed=True, raw=True)
+    assert isinstance(through_client, requests.Response)
+    assert b"".join(through_client.iter_content(4096)) == reply.content
+    world.fake.raw_diffs_endpoint = False  # GitLab before 17.9
+    with pytest.raises(gitlab.GitlabHttpError) as error:
+        world.gl.http_get(url, raw=True)
+    assert error.value.response_code == 404
+
+
+def test_raw_diffs_serves_the_bytes_it_was_given(world: World) -> None:
+    raw = b"diff --git a/l.txt b/l.txt\n--- a/l.txt\n+++ b/l.txt\n@@ -1 +1 @@\n-J\xfcrgen\n+J\n"
+    world.fake.add_merge_request(world.project_id, iid=9, title="latin-1", raw_diff=raw,
+                                 files=[{"new_path": "l.txt", "diff": "", "collapsed": True}])
+    url = f"{world.fake.url}/api/v4/projects/{world.project_id}/merge_requests/9/raw_diffs"
+    assert requests.get(url, headers={"PRIVATE-TOKEN": TOKEN}).content == raw
+    world.fake.push(world.project_id, 9, files=[], head_sha="d" * 40)
+    assert requests.get(url, headers={"PRIVATE-TOKEN": TOKEN}).content == b""
+
+
+def test_missing_side_has_mode_zero(world: World) -> None:
+    world.fake.add_merge_request(world.project_id, iid=10, title="modes", files=[
+        {"new_path": "added.py", "new_file": True, "diff": "@@ -0,0 +1 @@\n+x\n"},
+        {"new_path": "gone.py", "deleted_file": True, "diff": "@@ -1 +0,0 @@\n-x\n"},
+        {"new_path": "run.sh", "b_mode": "100755", "diff": ""}])
+    diffs = world.gl.http_list(f"/projects/{world.project_id}/merge_requests/10/diffs",
+                               get_all=True)
+    assert isinstance(diffs, list)
+    assert [(d["a_mode"], d["b_mode"]) for d in diffs] == [
+        ("0", "100644"), ("100644", "0"), ("100644", "100755")]
+
+
+def test_collapsed_lines_take_notes_too_large_ones_do_not(world: World,
+                                                         limits: dict[str, str]) -> None:
+    mr = world.gl.projects.get(world.project_id, lazy=True).mergerequests.get(8)
+    for path, line, ok in [("many.py", 2, True), ("flagged.py", 12, True), ("huge.py", 2, False)]:
+        position = _position(old_path=path, new_path=path, new_line=line)
+        if ok:
+            assert mr.discussions.create({"body": "x", "position": position}).id
+        else:
+            with pytest.raises(gitlab.GitlabCreateError):
+                mr.discussions.create({"body": "x", "position": position})
+
+
+TRICKY = ["with space.py", 'quote"d.py', "tab\there.py", "back\\slash.py", "naïve-ü.py",
+          "dir b/x.py", "--- x.py", "diff --git x.py", "new\nline.py"]
+
+
+def test_rebuilt_raw_diff_is_what_git_prints(world: World, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    base = git_commit(repo, None, {**{n: f"1\n2\n{n}\n".encode() for n in TRICKY},
+                                   "run.sh": b"x\n", "gone b.txt": b"x\n", "bin": b"\0\1",
+                                   "old name.txt": b"a\nb\nc\nd\ne\n"})
+    head = git_commit(repo, base, {**{n: f"1\n3\n{n}\n".encode() for n in TRICKY},
+                                   "run.sh": ("100755", b"x\n"), "gone b.txt": None,
+                                   "bin": b"\0\2", "old name.txt": None,
+                                   "new dir/n\u00e4me.txt": b"a\nb\nc\nd\nE\n",
+                                   "sub": ("160000", b"1" * 40), "link": ("120000", b"t"),
+                                   "added file.txt": b"hi\n"})
+    files, raw = files_from_git(repo, base, head)
+    assert {f["new_path"] for f in files} >= set(TRICKY)  # GitLab's JSON: exact names
+    world.fake.add_merge_request(world.project_id, iid=11, title="git", files=files)
+    url = f"{world.fake.url}/api/v4/projects/{world.project_id}/merge_requests/11/raw_diffs"
+    rebuilt = requests.get(url, headers={"PRIVATE-TOKEN": TOKEN}).content
+
+    def shape(patch: bytes) -> list[bytes]:  # blob ids and similarity scores are made up
+        return [ln for ln in patch.split(b"\n") if not ln.startswith((b"index ", b"similarity"))]
+
+    assert shape(rebuilt) == shape(raw)
+    assert b'"a/tab\\there.py"' in raw and b"--- a/with space.py\t\n" in raw
