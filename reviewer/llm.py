@@ -10,6 +10,7 @@ import openai
 
 from reviewer.answer import locate, parse_answer
 from reviewer.errors import ModelError
+from reviewer.llm_errors import describe, one_line, refuses_format, words_of
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, with_schema
 
@@ -105,14 +106,17 @@ class ModelClient:
                 )
                 break
             except openai.APIStatusError as exc:
-                if self.mode == "plain" or not _about_format(exc):
-                    raise ModelError(_describe(exc, self)) from None
+                if self.mode == "plain" or not refuses_format(exc):
+                    raise self._error(exc) from None
                 self.mode_index += 1  # the server cannot do this mode: try the next, remember it
                 log.info("%s refused %s structured output; trying %s", self.host,
                          MODES[self.mode_index - 1], self.mode)
             except openai.APIError as exc:
-                raise ModelError(_describe(exc, self)) from None
+                raise self._error(exc) from None
         return self._accept(response, request)
+
+    def _error(self, exc: openai.APIError) -> ModelError:
+        return ModelError(describe(exc, self.host, self.model, self.timeout, self.api_key))
 
     def _with_mode(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Without a response_format the schema itself has to be in the instructions.
@@ -131,9 +135,13 @@ class ModelClient:
         return {}
 
     def _accept(self, response: Any, request: Request) -> str:
-        if not response.choices:
-            raise ModelError(f"model server at {self.host} returned no choices")
-        choice = response.choices[0]
+        # A server may answer 200 with an error object and no choices (vLLM behind some proxies).
+        choices = getattr(response, "choices", None)
+        if not choices:
+            said = words_of(getattr(response, "model_extra", None) or {})
+            raise ModelError(f"model server at {self.host} returned no choices"
+                             + (f": {one_line(said)}" if said else ""))
+        choice = choices[0]
         self._count(response, request)
         if choice.finish_reason == "length":
             raise _CutOff
@@ -155,43 +163,6 @@ class ModelClient:
                 f"the model server saw only {seen} of about {expected} prompt tokens: its context "
                 "window cut the diff (Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: "
                 "--ctx-size), or lower --max-input-tokens")
-
-
-def _about_format(exc: openai.APIStatusError) -> bool:
-    # Servers reject an unknown response_format with 400 or 422, and llama-cpp-python's with a
-    # 500 from its request validation; a mention of the format field is the common signal, so
-    # a 400 for a too-long prompt is not mistaken for it.
-    if exc.status_code not in (400, 422, 500):
-        return False
-    text = str(exc).lower()
-    return any(w in text for w in ("response_format", "json_schema", "json_object", "schema"))
-
-
-def _describe(exc: openai.APIError, client: ModelClient) -> str:
-    where = f"model server at {client.host}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{where} did not answer within {client.timeout:g}s: raise --timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return f"cannot reach the {where}: check --base-url (REVIEWER_BASE_URL) and that it runs"
-    if isinstance(exc, openai.AuthenticationError):
-        return f"{where} rejected the API key (401): check --api-key (REVIEWER_API_KEY)"
-    if isinstance(exc, openai.NotFoundError):
-        return (f"{where} has no model {client.model!r} (404): check --model, or the path of "
-                "--base-url (usually ends in /v1)")
-    if isinstance(exc, openai.APIStatusError):
-        return f"{where} failed with HTTP {exc.status_code}: {_message(exc)}"
-    return f"{where} failed: {exc}"
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-        if isinstance(inner, str):
-            return inner[:300]
-    return str(exc.message)[:300]
 
 
 def _answer_fields(message: Any) -> list[tuple[str, str | None]]:

@@ -79,7 +79,10 @@ def _error(status: int, message: str, code: str | None = None,
     if style == "vllm-legacy":  # vLLM before it nested the error under "error"
         return _Answer(status, {"object": "error", "message": message, "type": kind,
                                 "param": None, "code": status})
-    if style == "fastapi":
+    if style == "fastapi" and status == 422:  # request validation: a list of field errors
+        return _Answer(status, {"detail": [{"type": "value_error", "loc": ["body", "messages"],
+                                            "msg": message, "input": None}]})
+    if style == "fastapi":  # an HTTPException
         return _Answer(status, {"detail": message})
     if style == "ollama":
         return _Answer(status, {"error": message})

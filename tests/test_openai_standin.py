@@ -204,6 +204,16 @@ def test_error_body_styles_as_the_sdk_sees_them(style: str, body: object) -> Non
     assert ("boom" in info.value.message) == (style in ("openai", "vllm-legacy"))
 
 
+def test_fastapi_422_is_a_list_of_field_errors() -> None:
+    with FakeOpenAI(error_style="fastapi") as fake:
+        fake.queue(Reply(status=422, error="Value error, too many messages"))
+        with pytest.raises(openai.UnprocessableEntityError) as info:
+            chat(client_for(fake))
+    assert info.value.body == {"detail": [{"type": "value_error", "loc": ["body", "messages"],
+                                           "msg": "Value error, too many messages",
+                                           "input": None}]}
+
+
 def test_a_reply_can_override_the_error_style(fake: FakeOpenAI) -> None:
     fake.queue(Reply(status=404, error="model 'x' not found, try pulling it first",
                      error_style="ollama"))

@@ -1,0 +1,129 @@
+"""Errors as real servers send them: format negotiation and every message read the body."""
+
+from __future__ import annotations
+
+import pytest
+
+from reviewer.errors import ModelError
+from reviewer.model import answer_schema
+from reviewer.prompt import Request
+from tests.conftest import API_KEY, answer
+from tests.openai_standin import ERROR_STYLES, FakeOpenAI, Reply
+from tests.test_llm import client_for, format_types, review_error, review_request
+
+# (error style, the status a server of that style refuses a response_format with)
+REFUSALS = [("openai", 400), ("vllm-legacy", 400), ("fastapi", 422), ("llama-cpp-python", 500),
+            ("ollama", 400), ("text", 400)]
+TRIES = {500: 3}  # the SDK retries a 5xx twice before it surfaces
+
+
+@pytest.fixture
+def request_() -> Request:
+    return review_request()
+
+
+def test_every_error_style_is_covered() -> None:
+    assert {style for style, _ in REFUSALS} == set(ERROR_STYLES)
+
+
+@pytest.mark.parametrize(("style", "status"), REFUSALS)
+def test_a_refused_json_schema_steps_down_to_json_object_whatever_the_body(
+        style: str, status: int, request_: Request) -> None:
+    with FakeOpenAI(reject_formats={"json_schema"}, reject_status=status, error_style=style,
+                    models=()) as fake:
+        fake.queue(answer(score=70), answer(score=71))
+        client = client_for(fake.url)
+        assert client.review(request_).score == 70
+        assert client.review(request_).score == 71
+    tries = TRIES.get(status, 1)
+    assert format_types(fake) == ["json_schema"] * tries + ["json_object", "json_object"]
+    assert fake.requests[-1]["response_format"] == {"type": "json_object",
+                                                    "schema": answer_schema()}
+    assert client.mode == "json_object"
+
+
+@pytest.mark.parametrize(("style", "status"), REFUSALS)
+def test_a_server_refusing_both_formats_gets_plain_instructions(
+        style: str, status: int, request_: Request) -> None:
+    with FakeOpenAI(reject_formats={"json_schema", "json_object"}, reject_status=status,
+                    error_style=style, models=()) as fake:
+        fake.queue(answer(score=60))
+        client = client_for(fake.url)
+        assert client.review(request_).score == 60
+    assert format_types(fake)[-1] is None
+    assert client.mode == "plain"
+
+
+@pytest.mark.parametrize("style", ERROR_STYLES)
+def test_an_error_shows_the_servers_own_words_whatever_the_body(
+        style: str, request_: Request) -> None:
+    said = "prompt is too long: 9000 tokens > 4096 maximum"
+    with FakeOpenAI(error_style=style, models=()) as fake:
+        fake.queue(Reply(status=400, error=said))
+        client = client_for(fake.url)
+        message = review_error(client, request_)
+    assert message == f"model server at 127.0.0.1 failed with HTTP 400: {said}"
+    assert format_types(fake) == ["json_schema"]  # not mistaken for a refused format
+    assert client.mode == "json_schema"
+
+
+def test_fastapi_422_names_the_field_it_refused(request_: Request) -> None:
+    with FakeOpenAI(error_style="fastapi", models=()) as fake:
+        fake.queue(Reply(status=422, error="Input should be a valid list"))
+        message = review_error(client_for(fake.url), request_)
+    assert message.endswith("failed with HTTP 422: body.messages: Input should be a valid list")
+    assert "Error code" not in message
+
+
+def test_llama_cpp_python_report_is_one_bounded_line(request_: Request) -> None:
+    # Its 500 carries pydantic's multi-line report and a traceback; retried by the SDK.
+    report = ("1 validation error:\n  {'type': 'missing', 'loc': ('body', 'messages')}\n\n"
+              '  File "llama_cpp/server/app.py", line 376\n' + "    x" * 200)
+    with FakeOpenAI(models=()) as fake:
+        fake.queue(*[Reply(status=500, error=report)] * 3)
+        message = review_error(client_for(fake.url), request_)
+    said = message.split("failed with HTTP 500: ", 1)[1]
+    assert "\n" not in message
+    assert said.startswith("1 validation error: {'type': 'missing', 'loc': ('body', 'messages')}")
+    assert len(said) == 300 and said.endswith("…")
+
+
+def test_an_html_page_from_a_proxy_is_shown_as_its_text(request_: Request) -> None:
+    page = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n")
+    with FakeOpenAI(error_style="text", models=()) as fake:
+        fake.queue(*[Reply(status=502, error=page)] * 3)
+        message = review_error(client_for(fake.url), request_)
+    assert message.endswith("failed with HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx")
+
+
+def test_ollama_unknown_model_shows_its_words_and_names_the_flag(request_: Request) -> None:
+    with FakeOpenAI(error_style="ollama", models=()) as fake:
+        fake.queue(Reply(status=404, error="model 'qwen3:1b' not found, try pulling it first"))
+        message = review_error(client_for(fake.url, model="qwen3:1b"), request_)
+    assert "'qwen3:1b' (HTTP 404: model 'qwen3:1b' not found, try pulling it first)" in message
+    assert "--model" in message
+
+
+def test_a_server_echoing_the_refused_key_does_not_get_it_shown(request_: Request) -> None:
+    with FakeOpenAI(models=()) as fake:
+        fake.queue(Reply(status=401, error=f"Incorrect API key provided: {API_KEY}"))
+        message = review_error(client_for(fake.url, api_key=API_KEY), request_)
+    assert API_KEY not in message
+    assert "Incorrect API key provided: ***" in message
+    assert "--api-key" in message
+
+
+def test_error_messages_carry_no_control_characters(request_: Request) -> None:
+    with FakeOpenAI(error_style="ollama", models=()) as fake:
+        fake.queue(Reply(status=400, error="bad\x1b[2J\x00 request\u2028here"))
+        message = review_error(client_for(fake.url), request_)
+    assert message.endswith("HTTP 400: bad[2J request here")
+
+
+def test_a_model_error_is_a_reviewer_error(request_: Request) -> None:
+    with FakeOpenAI(error_style="fastapi", models=()) as fake:
+        fake.queue(Reply(status=403, error="Not authenticated"))
+        with pytest.raises(ModelError, match=r"HTTP 403: Not authenticated$"):
+            client_for(fake.url).review(request_)
