@@ -14,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from reviewer import gitlab_diffs
 from reviewer.config import Settings
 from reviewer.diff import Change
 from reviewer.errors import ConfigError, GitLabError, PositionRejected, UsageError
@@ -117,10 +118,15 @@ def _errors(what: str, url: str) -> Iterator[None]:
 
 
 class GitLab:
-    """The few GitLab calls a review needs, returning our own types."""
+    """The few GitLab calls a review needs, returning our own types.
 
-    def __init__(self, url: str, token: str | None, timeout: float = 60.0) -> None:
+    max_file_bytes: the largest diff of one file read in full when GitLab cut it (0: none).
+    """
+
+    def __init__(self, url: str, token: str | None, timeout: float = 60.0,
+                 max_file_bytes: int = 1_000_000) -> None:
         self.url = url
+        self.max_file_bytes = max_file_bytes
         self.gl = gitlab.Gitlab(url, private_token=token, timeout=timeout,
                                 session=_session(), per_page=100)
 
@@ -143,7 +149,14 @@ class GitLab:
                           f"{target.branch!r}: set REVIEWER_MR_IID to the one to review")
 
     def fetch(self, project_ref: str, iid: int) -> MergeRequest:
-        """The merge request, its newest diff version's SHAs and its file diffs."""
+        """The merge request, its newest diff version's SHAs and its file diffs.
+
+        Files GitLab cut for its diff limits (``collapsed``/``too_large`` with an empty diff,
+        GET .../diffs since 15.7, .../changes before) are read in full with one more request
+        when some file needs it, if their diff is at most max_file_bytes (gitlab_diffs.fill);
+        the rest stay cut, and diff.select lists them as not reviewed. Raises GitLabError
+        (one actionable line) when GitLab refuses or cannot be reached.
+        """
         with _errors(f"read merge request !{iid} of {project_ref}", self.url):
             project = self.gl.projects.get(project_ref)
             mr = project.mergerequests.get(iid)
@@ -154,14 +167,18 @@ class GitLab:
             refs = {"base_sha": newest.base_commit_sha, "start_sha": newest.start_commit_sha,
                     "head_sha": newest.head_commit_sha}
         with _errors(f"read the diff of merge request !{iid}", self.url):
-            files = self._file_diffs(int(project.id), iid, mr)
+            changes = [_change(f) for f in self._file_diffs(int(project.id), iid, mr)]
+        if self.max_file_bytes and any(gitlab_diffs.needs_full_text(c) for c in changes):
+            with _errors(f"read the full diff of merge request !{iid}", self.url):
+                path = f"/projects/{project.id}/merge_requests/{iid}"
+                changes = gitlab_diffs.fill(self.gl, path, changes, self.max_file_bytes)
         return MergeRequest(
             project_id=int(project.id), project_path=str(project.path_with_namespace), iid=iid,
             title=str(mr.title), description=str(mr.description or ""), web_url=str(mr.web_url),
             source_branch=str(mr.source_branch), target_branch=str(mr.target_branch),
             base_sha=str(refs.get("base_sha") or ""), start_sha=str(refs.get("start_sha") or ""),
             head_sha=str(refs.get("head_sha") or mr.sha or ""),
-            changes=tuple(_change(f) for f in files),
+            changes=tuple(changes),
         )
 
     def _file_diffs(self, project_id: int, iid: int, mr: Any) -> list[dict[str, Any]]:
@@ -231,6 +248,8 @@ def _session() -> requests.Session:
 
 
 def _change(item: dict[str, Any]) -> Change:
+    # GitLab's JSON names files exactly (no quoting) and gives git's modes as octal strings,
+    # "0" for the side a new or deleted file does not have.
     return Change(
         old_path=str(item.get("old_path") or item.get("new_path")),
         new_path=str(item.get("new_path") or item.get("old_path")),
@@ -238,4 +257,10 @@ def _change(item: dict[str, Any]) -> Change:
         new_file=bool(item.get("new_file")), deleted_file=bool(item.get("deleted_file")),
         renamed_file=bool(item.get("renamed_file")), too_large=bool(item.get("too_large")),
         collapsed=bool(item.get("collapsed")), generated=bool(item.get("generated_file")),
+        old_mode=_mode(item.get("a_mode")), new_mode=_mode(item.get("b_mode")),
     )
+
+
+def _mode(value: Any) -> str | None:
+    mode = str(value or "").strip()
+    return None if mode in ("", "0") else mode
