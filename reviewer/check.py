@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from reviewer.diff import FileDiff
 from reviewer.model import Finding, ModelAnswer, PlacedFinding, Verdict, severity_rank
@@ -27,6 +27,36 @@ def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
     text = line.text if line else finding.title
     data = finding.model_dump() | {"path": path, "end_line": end, "suggestion": suggestion}
     return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
+
+
+def outside_change(findings: Sequence[PlacedFinding], change_paths: Collection[str]
+                   ) -> list[PlacedFinding]:
+    """Findings with ``in_change`` set: False for a path that is no file of the change at all.
+
+    Small models invent files, often reporting the same one ten times: identical findings
+    about such a file are merged into one. change_paths holds every path of the change, old
+    and new, whether reviewed, skipped or not reviewed.
+    """
+    out: list[PlacedFinding] = []
+    seen: set[tuple[object, ...]] = set()
+    for f in findings:
+        if f.placed or _known(f.path, change_paths):
+            out.append(f)
+            continue
+        key = (f.path, f.line, f.side, f.severity, f.rule, f.title.strip(), f.message.strip())
+        if key not in seen:
+            seen.add(key)
+            out.append(f.model_copy(update={"in_change": False}))
+    return out
+
+
+def _known(path: str, change_paths: Collection[str]) -> bool:
+    return path in change_paths or (path.startswith(("a/", "b/")) and path[2:] in change_paths)
+
+
+def in_change(findings: Sequence[PlacedFinding]) -> list[PlacedFinding]:
+    """The findings about files of the change: the ones that may cap, decide and gate."""
+    return [f for f in findings if f.in_change]
 
 
 def _same_hunk(file: FileDiff, side: str, first: int, last: int) -> bool:
@@ -64,10 +94,11 @@ def fingerprint(rule: str | None, path: str, text: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def merge_score(answers: Sequence[ModelAnswer], weights: Sequence[int]) -> int:
-    """One score for the merge request: the requests' scores weighted by their changed lines."""
+def merge_score(answers: Sequence[ModelAnswer], weights: Sequence[int]) -> int | None:
+    """One score for the merge request: the requests' scores weighted by their changed lines;
+    None when no request was answered (nothing read earns no score)."""
     if not answers:
-        return 100
+        return None
     weights = [w or 1 for w in weights]  # a request without changed lines counts as one line
     raw = sum(a.score * w for a, w in zip(answers, weights, strict=True)) / sum(weights)
     return clamp(round(raw))
@@ -90,22 +121,35 @@ def consistent_verdict(verdict: Verdict, findings: Sequence[Finding]) -> Verdict
 
 
 def merge_verdict(answers: Sequence[ModelAnswer]) -> Verdict:
-    """The strictest verdict any request gave."""
+    """The strictest verdict any request gave; "comment" when none answered (nothing read is
+    never approved)."""
     order: list[Verdict] = ["approve", "comment", "request_changes"]
-    return max((a.verdict for a in answers), key=order.index, default="approve")
+    return max((a.verdict for a in answers), key=order.index, default="comment")
 
 
-def cap_score(score: int, findings: Sequence[Finding]) -> int:
+def incomplete_verdict(verdict: Verdict, complete: bool) -> Verdict:
+    """A review that left out files that needed review never approves."""
+    return "comment" if verdict == "approve" and not complete else verdict
+
+
+def cap_score(score: int | None, findings: Sequence[Finding]) -> int | None:
     """A score that does not contradict the worst finding (no 95 over a blocker)."""
+    if score is None:
+        return None
     caps = {"blocker": 30, "critical": 49, "major": 79}
     limit = min((caps[f.severity] for f in findings if f.severity in caps), default=100)
     return min(score, limit)
 
 
-def gate(score: int, findings: Sequence[Finding], fail_under: int | None,
+def gate(score: int | None, findings: Sequence[Finding], fail_under: int | None,
          fail_on: str | None) -> str | None:
-    """Why the quality gate fails, or None when it passes."""
-    if fail_under is not None and score < fail_under:
+    """Why the quality gate fails, or None when it passes.
+
+    A review without a score (nothing was reviewed) passes --fail-under: with nothing to
+    review there is nothing to fail, and files that needed review but were not reviewed make
+    the run incomplete (exit 4) instead. Pass only findings about files of the change.
+    """
+    if fail_under is not None and score is not None and score < fail_under:
         return f"score {score} is below --fail-under {fail_under}"
     if fail_on is not None:
         hits = [f for f in findings if severity_rank(f.severity) >= severity_rank(fail_on)]  # type: ignore[arg-type]

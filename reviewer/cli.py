@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from reviewer.review import Outcome
 
 T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Review GitLab merge requests with any OpenAI-compatible model.")
@@ -66,6 +66,10 @@ def review(
                                    "CI_MERGE_REQUEST_IID", GITLAB, "--mr")] = None,
     mr_url: Annotated[str | None, _opt("Merge request URL, instead of --project and --mr.",
                                        "REVIEWER_MR_URL", GITLAB, "--mr-url")] = None,
+    max_file_bytes: Annotated[int | None, _opt("Largest diff of one file fetched in full when "
+                                               "GitLab cut it (default: 1000000 bytes)",
+                                               "REVIEWER_MAX_FILE_BYTES", GITLAB,
+                                               "--max-file-bytes")] = None,
     base_url: Annotated[str | None, _opt(f"OpenAI-compatible API URL (default: "
                                          f"{DEFAULT_BASE_URL})", "REVIEWER_BASE_URL, "
                                          "OPENAI_BASE_URL", MODEL, "--base-url")] = None,
@@ -101,6 +105,10 @@ def review(
     fail_on: Annotated[str | None, _opt("Exit 3 on a finding of this severity or worse "
                                         "(info|minor|major|critical|blocker).", "REVIEWER_FAIL_ON",
                                         OUTPUT, "--fail-on")] = None,
+    allow_incomplete: Annotated[bool | None, _opt("Exit 0, not 4, when files that needed "
+                                                  "review were not reviewed.",
+                                                  "REVIEWER_ALLOW_INCOMPLETE", OUTPUT,
+                                                  "--allow-incomplete")] = None,
     inline: Annotated[bool | None, _opt("Post findings as threads on their diff lines "
                                         "(default: on).", "REVIEWER_INLINE", OUTPUT,
                                         "--inline/--no-inline")] = None,
@@ -140,16 +148,24 @@ def _review(settings: Settings) -> None:
     """Run a review and report it; the gate decides the exit code."""
     from reviewer.review import run  # the heavy imports wait until a review really runs
 
-    if settings.verbose:
-        logging.basicConfig(level=logging.INFO, format="reviewer: %(message)s",
-                            stream=sys.stderr)
-        # Libraries' own debug lines may carry URLs with credentials; keep only ours.
-        logging.getLogger().handlers[0].addFilter(logging.Filter("reviewer"))
+    # Warnings (an answer kept despite an odd figure, a request that failed) always show;
+    # progress only with --verbose.
+    logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
+                        format="reviewer: %(message)s", stream=sys.stderr, force=True)
+    # Libraries' own debug lines may carry URLs with credentials; keep only ours, redacted.
+    handler = logging.getLogger().handlers[0]
+    handler.addFilter(logging.Filter("reviewer"))
+    handler.addFilter(_Redacting(settings.secrets()))
     outcome = run(settings)
     Console(soft_wrap=False).print(terminal(outcome.review))
     _print_outputs(settings, outcome)
-    if outcome.gate_failure:
+    if outcome.gate_failure:  # a failing gate wins over an incomplete review
         _fail(f"quality gate failed: {outcome.gate_failure}", EXIT_GATE)
+    if outcome.incomplete and not settings.allow_incomplete:
+        missing = outcome.review.coverage
+        _fail(f"review incomplete: {missing.files_not_reviewed} of {missing.needed_review} "
+              "files that needed review were not reviewed (listed in the review; "
+              "--allow-incomplete exits 0)", EXIT_INCOMPLETE)
 
 
 def _print_outputs(settings: Settings, outcome: Outcome) -> None:
@@ -218,6 +234,18 @@ def _guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = (
                       "traceback, and please report it)", secrets), EXIT_FAILED)
 
 
+class _Redacting(logging.Filter):
+    """A log line never shows a secret in use, whatever message it carries."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _redact(record.getMessage(), self.secrets), ()
+        return True
+
+
 def _redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
@@ -225,7 +253,7 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    kind = "" if code == EXIT_GATE else "error: "
+    kind = "" if code in (EXIT_GATE, EXIT_INCOMPLETE) else "error: "
     sys.stderr.write(f"reviewer: {kind}{message}\n")
     raise typer.Exit(code)
 

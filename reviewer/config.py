@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reviewer.errors import UsageError
@@ -14,6 +21,7 @@ from reviewer.model import Severity
 
 DEFAULT_BASE_URL = "http://localhost:11434/v1"
 DEFAULT_MODEL = "qwen2.5-coder:7b"
+EXAMPLE_URLS = {"base_url": "http://localhost:11434/v1", "gitlab_url": "https://gitlab.example.com"}
 MANUAL_SOURCES = frozenset({"web", "api", "trigger", "pipeline", "schedule", "chat"})
 
 
@@ -24,60 +32,62 @@ def _env(*names: str) -> Any:
 class Settings(BaseSettings):
     """Every option of a run; built once in cli.py and passed down."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", frozen=True,
-                                      env_ignore_empty=True)
+    # No populate_by_name: pydantic-settings would then read a bare MODEL, TOKEN or PROJECT from
+    # the environment too. Flags are passed under each field's first alias instead.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     gitlab_url: str | None = Field(None, validation_alias=_env(
-        "gitlab_url", "REVIEWER_GITLAB_URL", "CI_SERVER_URL"))
+        "REVIEWER_GITLAB_URL", "CI_SERVER_URL"))
     token: SecretStr | None = Field(None, validation_alias=_env(
-        "token", "REVIEWER_GITLAB_TOKEN", "GITLAB_TOKEN"))
+        "REVIEWER_GITLAB_TOKEN", "GITLAB_TOKEN"))
     project: str | None = Field(None, validation_alias=_env(
-        "project", "REVIEWER_PROJECT", "CI_MERGE_REQUEST_PROJECT_ID", "CI_PROJECT_ID"))
-    mr: int | None = Field(None, validation_alias=_env(
-        "mr", "REVIEWER_MR_IID", "CI_MERGE_REQUEST_IID"))
-    mr_url: str | None = Field(None, validation_alias=_env("mr_url", "REVIEWER_MR_URL"))
+        "REVIEWER_PROJECT", "CI_MERGE_REQUEST_PROJECT_ID", "CI_PROJECT_ID"))
+    mr: int | None = Field(None, validation_alias=_env("REVIEWER_MR_IID", "CI_MERGE_REQUEST_IID"))
+    mr_url: str | None = Field(None, validation_alias=_env("REVIEWER_MR_URL"))
+    max_file_bytes: int = Field(1_000_000, ge=0, validation_alias=_env(
+        "REVIEWER_MAX_FILE_BYTES"))
 
     base_url: str = Field(DEFAULT_BASE_URL, validation_alias=_env(
-        "base_url", "REVIEWER_BASE_URL", "OPENAI_BASE_URL"))
+        "REVIEWER_BASE_URL", "OPENAI_BASE_URL"))
     api_key: SecretStr | None = Field(None, validation_alias=_env(
-        "api_key", "REVIEWER_API_KEY", "OPENAI_API_KEY"))
-    model: str = Field(DEFAULT_MODEL, validation_alias=_env("model", "REVIEWER_MODEL"))
+        "REVIEWER_API_KEY", "OPENAI_API_KEY"))
+    model: str = Field(DEFAULT_MODEL, validation_alias=_env("REVIEWER_MODEL"))
     max_output_tokens: int = Field(2048, gt=0, validation_alias=_env(
-        "max_output_tokens", "REVIEWER_MAX_OUTPUT_TOKENS"))
+        "REVIEWER_MAX_OUTPUT_TOKENS"))
     max_input_tokens: int = Field(6000, ge=500, validation_alias=_env(
-        "max_input_tokens", "REVIEWER_MAX_INPUT_TOKENS"))
-    timeout: float = Field(300.0, gt=0, validation_alias=_env("timeout", "REVIEWER_TIMEOUT"))
+        "REVIEWER_MAX_INPUT_TOKENS"))
+    timeout: float = Field(300.0, gt=0, validation_alias=_env("REVIEWER_TIMEOUT"))
 
-    spec: str | None = Field(None, validation_alias=_env("spec", "REVIEWER_SPEC"))
-    spec_ref: str | None = Field(None, validation_alias=_env("spec_ref", "REVIEWER_SPEC_REF"))
-    spec_dir: str | None = Field(None, validation_alias=_env("spec_dir", "REVIEWER_SPEC_DIR"))
-    spec_token: SecretStr | None = Field(None, validation_alias=_env(
-        "spec_token", "REVIEWER_SPEC_TOKEN"))
+    spec: str | None = Field(None, validation_alias=_env("REVIEWER_SPEC"))
+    spec_ref: str | None = Field(None, validation_alias=_env("REVIEWER_SPEC_REF"))
+    spec_dir: str | None = Field(None, validation_alias=_env("REVIEWER_SPEC_DIR"))
+    spec_token: SecretStr | None = Field(None, validation_alias=_env("REVIEWER_SPEC_TOKEN"))
     exclude: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias=_env(
-        "exclude", "REVIEWER_EXCLUDE"))
+        "REVIEWER_EXCLUDE"))
 
-    output: Path = Field(Path("review.json"), validation_alias=_env("output", "REVIEWER_OUTPUT"))
-    dry_run: bool = Field(False, validation_alias=_env("dry_run", "REVIEWER_DRY_RUN"))
+    output: Path = Field(Path("review.json"), validation_alias=_env("REVIEWER_OUTPUT"))
+    dry_run: bool = Field(False, validation_alias=_env("REVIEWER_DRY_RUN"))
     fail_under: int | None = Field(None, ge=0, le=100, validation_alias=_env(
-        "fail_under", "REVIEWER_FAIL_UNDER"))
-    fail_on: Severity | None = Field(None, validation_alias=_env("fail_on", "REVIEWER_FAIL_ON"))
+        "REVIEWER_FAIL_UNDER"))
+    fail_on: Severity | None = Field(None, validation_alias=_env("REVIEWER_FAIL_ON"))
+    allow_incomplete: bool = Field(False, validation_alias=_env("REVIEWER_ALLOW_INCOMPLETE"))
 
-    inline: bool = Field(True, validation_alias=_env("inline", "REVIEWER_INLINE"))
-    max_inline: int = Field(20, ge=0, validation_alias=_env("max_inline", "REVIEWER_MAX_INLINE"))
-    codequality: Path | None = Field(None, validation_alias=_env(
-        "codequality", "REVIEWER_CODEQUALITY"))
+    inline: bool = Field(True, validation_alias=_env("REVIEWER_INLINE"))
+    max_inline: int = Field(20, ge=0, validation_alias=_env("REVIEWER_MAX_INLINE"))
+    codequality: Path | None = Field(None, validation_alias=_env("REVIEWER_CODEQUALITY"))
 
-    local: bool = Field(False, validation_alias=_env("local", "REVIEWER_LOCAL"))
-    base: str | None = Field(None, validation_alias=_env("base", "REVIEWER_BASE"))
-    head: str | None = Field(None, validation_alias=_env("head", "REVIEWER_HEAD"))
-    repo: Path = Field(Path(), validation_alias=_env("repo", "REVIEWER_REPO"))
-    verbose: bool = Field(False, validation_alias=_env("verbose", "REVIEWER_VERBOSE"))
+    local: bool = Field(False, validation_alias=_env("REVIEWER_LOCAL"))
+    base: str | None = Field(None, validation_alias=_env("REVIEWER_BASE"))
+    head: str | None = Field(None, validation_alias=_env("REVIEWER_HEAD"))
+    repo: Path = Field(Path(), validation_alias=_env("REVIEWER_REPO"))
+    verbose: bool = Field(False, validation_alias=_env("REVIEWER_VERBOSE"))
 
     # GitLab's predefined variables: read, never set by flags.
     ci_pipeline_source: str | None = Field(None, validation_alias="CI_PIPELINE_SOURCE")
     ci_commit_ref_name: str | None = Field(None, validation_alias="CI_COMMIT_REF_NAME")
     ci_job_token: SecretStr | None = Field(None, validation_alias="CI_JOB_TOKEN")
     ci_server_host: str | None = Field(None, validation_alias="CI_SERVER_HOST")
+    ci_job_url: str | None = Field(None, validation_alias="CI_JOB_URL")
 
     @field_validator("exclude", mode="before")
     @classmethod
@@ -89,6 +99,20 @@ class Settings(BaseSettings):
             return tuple(g.strip() for item in value for g in str(item).replace("\n", ",")
                          .split(",") if g.strip())
         return value
+
+    @field_validator("base_url", "gitlab_url")
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Without a scheme, "localhost:11434" parses as scheme "localhost" and no host: the
+        # client then waits and fails far from the cause.
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            example = EXAMPLE_URLS[str(info.field_name)]
+            raise ValueError(f"{value!r} is not an http(s) URL with a host; expected a form like "
+                             f"{example}")
+        return value.strip()
 
     @field_validator("fail_on", mode="before")
     @classmethod
@@ -102,6 +126,14 @@ class Settings(BaseSettings):
         if not parts.hostname:
             return "unknown host"
         return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+    @property
+    def artifact(self) -> str:
+        """Where a reader finds review.json: the job's artifact link in CI, else its path."""
+        if self.ci_job_url and not self.output.is_absolute():
+            return f"[{self.output.as_posix()}]({self.ci_job_url}/artifacts/file/" \
+                   f"{self.output.as_posix()})"
+        return f"`{self.output.as_posix()}`"
 
     def secrets(self) -> list[str]:
         """Every secret value in use, for redaction of anything printed."""
@@ -117,7 +149,7 @@ def reveal(secret: SecretStr | None) -> str | None:
 
 def load_settings(flags: dict[str, Any]) -> Settings:
     """Build Settings from the flags that were given, the environment and defaults."""
-    given = {k: v for k, v in flags.items() if v is not None and v != ()}
+    given = {_flag_key(k): v for k, v in flags.items() if v is not None and v != ()}
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -126,9 +158,18 @@ def load_settings(flags: dict[str, Any]) -> Settings:
         raise UsageError(f"invalid {_names(name)}: {err['msg']}") from None
 
 
-def _names(field: str) -> str:
-    """How a user sets a field: its flag and environment variables."""
+def _flag_key(field: str) -> str:
+    """The key a flag's value is passed under: the field's first alias (REVIEWER_...)."""
+    alias = Settings.model_fields[field].validation_alias
+    choices = getattr(alias, "choices", None)
+    return str(choices[0]) if choices else str(alias or field)
+
+
+def _names(key: str) -> str:
+    """How a user sets a field (given by name or by alias): its flag and environment variables."""
+    field = next((name for name, info in Settings.model_fields.items()
+                  if key == name or key in getattr(info.validation_alias, "choices", ())), key)
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
-    names = [str(a) for a in getattr(alias, "choices", [])[1:]]
+    names = [str(a) for a in getattr(alias, "choices", [])]
     return " / ".join([f"--{field.replace('_', '-')}", *names])

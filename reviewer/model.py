@@ -96,11 +96,51 @@ class PlacedFinding(Finding):
 
     placed: bool = Field(description="True when path and line are a line of the reviewed diff.")
     fingerprint: str = Field(description="Stable id: rule, path and the text of the line.")
+    in_change: bool = Field(default=True, description="False when the path is no file of the "
+                            "change at all (small models invent them): such a finding is shown "
+                            "apart and neither caps the score nor drives the verdict or gate.")
 
 
 class SkippedFile(BaseModel):
     path: str
     reason: str
+
+
+class NotReviewed(BaseModel):
+    """A file that needed review but was not reviewed, and the limit that stopped it."""
+
+    path: str
+    reason: str
+
+
+class Coverage(BaseModel):
+    """How much of the change the review read.
+
+    Files count every file of the change; lines count the changed (added and removed) lines of
+    the files that needed review, as far as the diff shows them (a file GitLab cut for size
+    counts no lines). Files skipped by policy (binary, lock, generated, vendored, --exclude,
+    nothing textual) are ``files_skipped``; files that needed review but hit a limit (size,
+    budget, a model failure) are ``files_not_reviewed`` and listed in ``not_reviewed``.
+    """
+
+    files_total: int = 0
+    files_reviewed: int = 0
+    files_skipped: int = 0
+    files_not_reviewed: int = 0
+    lines_total: int = 0
+    lines_reviewed: int = 0
+    lines_not_reviewed: int = 0
+    not_reviewed: list[NotReviewed] = Field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every file that needed review was reviewed."""
+        return self.files_not_reviewed == 0
+
+    @property
+    def needed_review(self) -> int:
+        """Files that needed review: reviewed or not."""
+        return self.files_reviewed + self.files_not_reviewed
 
 
 class MergeRequestInfo(BaseModel):
@@ -152,11 +192,12 @@ class Review(BaseModel):
     local: LocalInfo | None = None
     model: ModelInfo
     spec: SpecInfo
-    score: int = Field(ge=0, le=100)
+    score: int | None = Field(ge=0, le=100, description="Null when nothing was reviewed.")
     verdict: Verdict
     summary: str
     findings: list[PlacedFinding]
     files_reviewed: list[str]
-    skipped_files: list[SkippedFile]
+    skipped_files: list[SkippedFile] = Field(description="Files skipped by policy, with reasons.")
+    coverage: Coverage = Field(default_factory=Coverage)
     usage: Usage
     timings: dict[str, float]

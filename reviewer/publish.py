@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reviewer import inline
 from reviewer.diff import FileDiff
-from reviewer.errors import PositionRejected, ReviewerError
+from reviewer.errors import PositionRejected, ReviewerError, UsageError
 from reviewer.gitlab import GitLab, MergeRequest, Note
 from reviewer.model import PlacedFinding, Review
 from reviewer.render import FINDING_ID, MARKER, InlineReport, finding_note, summary_note
@@ -44,6 +44,23 @@ def write_text(path: Path, text: str) -> None:
         raise ReviewerError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def check_writable(path: Path, flag: str) -> None:
+    """Raise UsageError unless a file can be written at path (its folder made if need be).
+
+    Called before the first model request, so an answer is never lost to a typo in a path.
+    """
+    target = path.resolve()
+    if target.is_dir():
+        raise UsageError(f"{flag} {path} is a directory: name a file, e.g. {path / 'x.json'}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path} cannot be written ({exc.strerror}): choose a path in "
+                         "a writable folder") from None
+
+
 def write_artifact(review: Review, path: Path) -> None:
     """Write review.json."""
     write_text(path, review.model_dump_json(indent=2) + "\n")
@@ -51,11 +68,14 @@ def write_artifact(review: Review, path: Path) -> None:
 
 def codequality(review: Review, files: Mapping[str, FileDiff] | None = None
                 ) -> list[dict[str, object]]:
-    """Every finding, placed or not, as a GitLab Code Quality report entry."""
+    """Every finding about a file of the change, placed or not, as a GitLab Code Quality report
+    entry (a file the change does not have would point the widget nowhere)."""
     entries: list[dict[str, object]] = []
     seen: set[str] = set()
     taken: set[str] = set()
     for f in review.findings:
+        if not f.in_change:
+            continue
         # The report speaks of the new file: a removed line is shown where it was removed.
         line = inline.new_file_line(f, (files or {}).get(f.path) if f.placed else None)
         entry: dict[str, object] = {
@@ -86,8 +106,9 @@ def write_codequality(review: Review, path: Path, files: Mapping[str, FileDiff])
 
 
 def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, FileDiff],
-         max_inline: int, inline_on: bool) -> Posted:
-    """Post new findings inline, resolve gone ones, then create or edit the summary."""
+         max_inline: int, inline_on: bool, artifact: str = "review.json") -> Posted:
+    """Post new findings inline, resolve gone ones, then create or edit the summary
+    (artifact: where the summary says the full review.json is)."""
     notes = client.our_notes(mr.project_id, mr.iid)
     threads = [inline.Thread(n.discussion_id, fp, n.resolved) for n in notes
                if (fp := _fingerprint(n))]
@@ -100,7 +121,7 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
     report = InlineReport(
         inline=frozenset(posted | {f.fingerprint for f in plan.known}), new=len(posted),
         resolved=len(plan.resolve), rejected=len(plan.post) - len(posted))
-    body = summary_note(review, report)
+    body = summary_note(review, report, artifact)
     summary = next((n for n in notes if n.body.startswith(MARKER)), None)
     if summary:
         client.update_note(mr.project_id, mr.iid, summary.note_id, body)

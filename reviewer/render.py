@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
@@ -11,55 +11,20 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from reviewer.model import PlacedFinding, Review
+from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert
+from reviewer.model import PlacedFinding, Review, severity_rank
 
 MARKER = "<!-- reviewer:summary -->"
 FINDING_MARKER = "<!-- reviewer:finding {} -->"
 FINDING_ID = re.compile(r"<!-- reviewer:finding ([0-9a-f]+) -->")
-MAX_JSON_CHARS = 200_000  # GitLab notes hold 1,000,000 characters; stay far below
 VERDICTS = {"approve": "✅ approve", "comment": "💬 comment",
             "request_changes": "⛔ request changes"}
-ZWSP = "\u200b"
-# GitLab runs a quick action written at the start of a line; it pings anyone @mentioned.
-QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
-CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE | re.IGNORECASE)  # as GitLab
-MENTION = re.compile(r"(?<!\w)@(?=[\w.-])")
-CODE_SPAN = re.compile(r"(`+)[^`\n]+?\1")
-TAG = re.compile(r"<(?=[A-Za-z/!?])")
-# A fence opened in model prose would swallow the rest of the note, our JSON block included.
-PROSE_FENCE = re.compile(r"^(\s{0,3})(?=```|~~~)", re.MULTILINE)
-
-
-def inert(text: str) -> str:
-    """Untrusted text made safe for a GitLab note: no quick actions, mentions or raw HTML."""
-    text = QUICK_ACTION.sub(rf"\1{ZWSP}/", text)
-    text = _outside_code_spans(text, lambda part: MENTION.sub(f"@{ZWSP}", part))
-    text = PROSE_FENCE.sub(rf"\1{ZWSP}", text)
-    return TAG.sub("&lt;", text)
-
-
-def _outside_code_spans(text: str, change: Callable[[str], str]) -> str:
-    # GitLab makes no mention inside `code`, so `@property` there stays as written; an unclosed
-    # backtick is no code span and protects nothing.
-    out, last = [], 0
-    for span in CODE_SPAN.finditer(text):
-        out += [change(text[last:span.start()]), span.group(0)]
-        last = span.end()
-    return "".join([*out, change(text[last:])])
-
-
-def cell(text: str) -> str:
-    """Inert text for one Markdown table cell."""
-    return inert(" ".join(text.split())).replace("|", "\\|")
-
-
-def fence(body: str, lang: str = "") -> str:
-    """A code block whose fence no backtick run inside the body can close."""
-    # GitLab skips code blocks when it looks for quick actions, but only simply fenced ones.
-    body = CODE_QUICK_ACTION.sub(f"{ZWSP}/", body)
-    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{lang}\n{body}\n{ticks}"
+# GitLab refuses a note over 1,000,000 characters ("Note is too long"): every part of a note
+# has a budget, so the whole stays far below it whatever the model or the change holds.
+MAX_JSON_CHARS = 200_000
+MAX_TEXT = 20_000  # one model text: a summary, a message, a suggestion
+MAX_TITLE = 300
+BUDGETS = {"table": 150_000, "details": 150_000, "lists": 40_000}
 
 
 def location(finding: PlacedFinding) -> str:
@@ -78,19 +43,33 @@ class InlineReport:
     rejected: int = 0  # GitLab refused the position: shown in the summary instead
 
 
-def _table(findings: list[PlacedFinding], report: InlineReport | None) -> list[str]:
+def _table(findings: Sequence[PlacedFinding], report: InlineReport | None) -> list[str]:
     if not findings:
         return ["No findings."]
-    rows = ["| Severity | Location | Rule | Finding |", "|---|---|---|---|"]
+    rows = []
     for f in findings:
-        where = cell(location(f)) + ("" if f.placed else " (not in diff)")
+        where = code(location(f), in_table=True) + ("" if f.placed else " (not in diff)")
         thread = " 💬" if report and f.fingerprint in report.inline else ""
-        rows.append(f"| {f.severity} | `{where}`{thread} | {cell(f.rule or '-')} | "
-                    f"{cell(f.title)} |")
-    return rows
+        rows.append(f"| {f.severity} | {where}{thread} | {cell(f.rule or '-')} | "
+                    f"{cell(clip(f.title, MAX_TITLE))} |")
+    kept, cut = _bounded(rows, BUDGETS["table"])
+    return ["| Severity | Location | Rule | Finding |", "|---|---|---|---|", *kept,
+            *([f"| … | {cut} more finding(s) not shown | | |"] if cut else [])]
 
 
-def _inline_line(findings: list[PlacedFinding], report: InlineReport | None) -> list[str]:
+def _bounded(items: Sequence[str], budget: int) -> tuple[list[str], int]:
+    """The leading items that fit budget characters, and how many were left out."""
+    kept: list[str] = []
+    used = 0
+    for item in items:
+        if used + len(item) + 1 > budget:
+            break
+        kept.append(item)
+        used += len(item) + 1
+    return kept, len(items) - len(kept)
+
+
+def _inline_line(findings: Sequence[PlacedFinding], report: InlineReport | None) -> list[str]:
     if report is None or not findings:
         return []
     inline = sum(1 for f in findings if f.fingerprint in report.inline)
@@ -105,78 +84,124 @@ def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None) -> 
     """The body of an inline thread: the finding, and its fix as a suggestion where it can be."""
     rule = f" · {cell(finding.rule)}" if finding.rule else ""
     lines = [FINDING_MARKER.format(finding.fingerprint),
-             f"**{finding.severity}**{rule} · **{cell(finding.title)}**", "",
-             inert(finding.message)]
+             f"**{finding.severity}**{rule} · **{cell(clip(finding.title, MAX_TITLE))}**", "",
+             inert(clip(finding.message, MAX_TEXT))]
     if suggestion and _committable(suggestion[1]):
         above, text = suggestion  # counted from the note's line, the range's last
         lines += ["", f"```suggestion:-{above}+0\n{text}\n```"]
     elif finding.suggestion:
-        lines += ["", "Suggested change:", "", fence(finding.suggestion)]
+        lines += ["", "Suggested change:", "", _code_block(finding.suggestion)]
     return "\n".join(lines)
+
+
+def _code_block(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        return "_(a suggestion too long to show here; it is in review.json)_"
+    return fence(text)
 
 
 def _committable(text: str) -> bool:
     # Only a plain ``` block is skipped by GitLab's quick-action scan, so code that contains a
-    # fence of its own, or a line that reads as a quick action, is shown but not offered.
-    return "```" not in text and not CODE_QUICK_ACTION.search(text)
+    # fence of its own, or a line that reads as a quick action, is shown but not offered; nor
+    # is code too long for a note.
+    return "```" not in text and not CODE_QUICK_ACTION.search(text) and len(text) <= MAX_TEXT
 
 
-def _details(findings: list[PlacedFinding]) -> list[str]:
+def _details(findings: Sequence[PlacedFinding]) -> list[str]:
     out: list[str] = []
     for f in findings:
-        out += [f"**{cell(f.title)}** (`{cell(location(f))}`, {f.severity})", "", inert(f.message)]
+        part = [f"**{cell(clip(f.title, MAX_TITLE))}** ({code(location(f))}, {f.severity})", "",
+                inert(clip(f.message, MAX_TEXT))]
         if f.suggestion:
-            out += ["", "Suggested change:", "", fence(f.suggestion)]
-        out.append("")
-    return out
+            part += ["", "Suggested change:", "", _code_block(f.suggestion)]
+        out.append("\n".join([*part, ""]))
+    kept, cut = _bounded(out, BUDGETS["details"])
+    return kept + ([f"_… and {cut} more not shown here._", ""] if cut else [])
 
 
-def summary_note(review: Review, report: InlineReport | None = None) -> str:
-    """The body of the one summary discussion on the merge request."""
-    head = review.merge_request.head_sha[:12] if review.merge_request else "local"
-    lines = [MARKER, f"## 🤖 Review: {review.score}/100 · {VERDICTS[review.verdict]}", "",
-             inert(review.summary), "", *_table(review.findings, report), "",
-             *_inline_line(review.findings, report)]
-    here = [f for f in review.findings if not report or f.fingerprint not in report.inline]
+def _listing(title: str, items: Sequence[str]) -> list[str]:
+    if not items:
+        return []
+    kept, cut = _bounded(items, BUDGETS["lists"])
+    more = [f"… and {cut} more"] if cut else []
+    return [f"**{title}:** " + ", ".join([*kept, *more]), ""]
+
+
+def _heading(review: Review) -> str:
+    score = f"{review.score}/100" if review.score is not None else "no score"
+    incomplete = " · ⚠️ incomplete" if not review.coverage.complete else ""
+    return f"## 🤖 Review: {score} · {VERDICTS[review.verdict]}{incomplete}"
+
+
+def summary_note(review: Review, report: InlineReport | None = None,
+                 artifact: str = "review.json") -> str:
+    """The body of the one summary discussion on the merge request.
+
+    Bounded far below GitLab's 1,000,000-character note limit: each part has a budget, the
+    most severe findings come first, and what does not fit is counted and left to review.json
+    (artifact: a link to it, or its name).
+    """
+    ordered = sorted(review.findings, key=lambda f: -severity_rank(f.severity))
+    ours = [f for f in ordered if f.in_change]
+    elsewhere = [f for f in ordered if not f.in_change]
+    here = [f for f in ours if not report or f.fingerprint not in report.inline]
+    lines = [MARKER, _heading(review), "", inert(clip(review.summary, MAX_TEXT)), "",
+             *_table(ours, report), "", *_inline_line(ours, report)]
     if here:
         lines += ["<details><summary>Findings in detail</summary>", "", *_details(here),
                   "</details>", ""]
-    if review.skipped_files:
-        lines += ["**Not reviewed:** " + ", ".join(
-            f"`{cell(s.path)}` ({cell(s.reason)})" for s in review.skipped_files), ""]
-    spec = review.spec
-    commit = f" @ `{spec.commit[:12]}`" if spec.commit else ""
-    lines += [f"<sub>Model `{cell(review.model.name)}` on {cell(review.model.host)} · spec "
-              f"{cell(spec.source)}{commit} ({len(spec.rules)} rules) · reviewed at `{head}` · "
-              f"{review.usage.requests} request(s), {review.usage.prompt_tokens}+"
-              f"{review.usage.completion_tokens} tokens</sub>", ""]
-    lines += ["<details><summary>Review JSON</summary>", "", _json_block(review), "", "</details>"]
+    lines += _listing("About files not in this change", [
+        f"{code(location(f))} {f.severity}: {cell(clip(f.title, MAX_TITLE))}" for f in elsewhere])
+    lines += _listing("Not reviewed", [f"{code(n.path)} ({cell(n.reason)})"
+                                       for n in review.coverage.not_reviewed])
+    lines += _listing("Skipped by policy", [f"{code(s.path)} ({cell(s.reason)})"
+                                            for s in review.skipped_files])
+    lines += [_footer(review), "", "<details><summary>Review JSON</summary>", "",
+              _json_block(review, artifact), "", "</details>"]
     return "\n".join(lines)
 
 
-def _json_block(review: Review) -> str:
+def _footer(review: Review) -> str:
+    head = review.merge_request.head_sha[:12] if review.merge_request else "local"
+    spec = review.spec
+    commit = f" @ `{spec.commit[:12]}`" if spec.commit else ""
+    return (f"<sub>Model {code(review.model.name)} on {cell(review.model.host)} · spec "
+            f"{cell(spec.source)}{commit} ({len(spec.rules)} rules) · reviewed at `{head}` · "
+            f"{review.usage.requests} request(s), {review.usage.prompt_tokens}+"
+            f"{review.usage.completion_tokens} tokens</sub>")
+
+
+def _json_block(review: Review, artifact: str) -> str:
     text = review.model_dump_json(indent=2)
     if len(text) > MAX_JSON_CHARS:
-        return "The review JSON is too large for a note; see the job's review.json artifact."
+        return (f"The review JSON is too large for a note ({len(text):,} characters); see "
+                f"{artifact}, the job's artifact.")
     return fence(text, "json")
 
 
 def terminal(review: Review) -> RenderableType:
     """The review for a terminal (--dry-run, local mode)."""
     colour = {"approve": "green", "comment": "yellow", "request_changes": "red"}[review.verdict]
-    title = Text.assemble(("Score ", "bold"), (f"{review.score}/100", f"bold {colour}"),
-                          ("  ·  ", "dim"), (VERDICTS[review.verdict], colour))
+    score = f"{review.score}/100" if review.score is not None else "none"
+    title = Text.assemble(("Score ", "bold"), (score, f"bold {colour}"),
+                          ("  ·  ", "dim"), (VERDICTS[review.verdict], colour),
+                          *([("  ·  incomplete", "bold red")] if not review.coverage.complete
+                            else []))
     table = Table(show_lines=False, expand=True)
     for name in ("severity", "location", "rule", "finding"):
         table.add_column(name)
     for f in review.findings:
-        where = location(f) + ("" if f.placed else " (not in diff)")
+        where = location(f) + ("" if f.placed else " (not in diff)") + (
+            "" if f.in_change else " (not in this change)")
         table.add_row(f.severity, where, f.rule or "-", Text(f"{f.title}\n{f.message}"))
     parts: list[RenderableType] = [Text(review.summary), table if review.findings
                                    else Text("No findings.", style="green")]
+    if review.coverage.not_reviewed:
+        missing = ", ".join(f"{n.path} ({n.reason})" for n in review.coverage.not_reviewed)
+        parts.append(Text(f"Not reviewed: {missing}", style="red"))
     if review.skipped_files:
         skipped = ", ".join(f"{s.path} ({s.reason})" for s in review.skipped_files)
-        parts.append(Text(f"Not reviewed: {skipped}", style="dim"))
+        parts.append(Text(f"Skipped by policy: {skipped}", style="dim"))
     parts.append(Text(f"model {review.model.name} on {review.model.host} · spec "
                       f"{review.spec.source} ({len(review.spec.rules)} rules) · "
                       f"{review.usage.requests} request(s)", style="dim"))

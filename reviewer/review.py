@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reviewer import __version__, check, diff, prompt, publish, spec
+from reviewer import __version__, check, coverage, diff, prompt, publish, spec
 from reviewer.config import Settings, reveal
-from reviewer.errors import ConfigError
+from reviewer.errors import ConfigError, ModelError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
 from reviewer.llm import ModelClient
 from reviewer.localgit import LocalChange, read_change
@@ -35,6 +35,7 @@ class Outcome:
     review: Review
     posted: publish.Posted | None = None
     gate_failure: str | None = None
+    incomplete: bool = False  # files that needed review were not reviewed
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,23 @@ class Source:
 
 
 def run(settings: Settings) -> Outcome:
-    """Review one change and publish the result as settings ask."""
+    """Review one change and publish the result as settings ask.
+
+    Raises ModelError when every model request failed (nothing misleading is written or
+    posted), and the other ReviewerErrors of its stages.
+    """
     started = time.monotonic()
+    # Fail before the expensive part: an unwritable output would lose the model's answers.
+    publish.check_writable(settings.output, "--output")
+    if settings.codequality:
+        publish.check_writable(settings.codequality, "--codequality")
     client, source = _source(settings)
     rules = spec.from_settings(settings)
     files, skipped = diff.select(source.changes, settings.exclude)
     tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
     unsent = {s.path for s in too_big}
-    # Only what the model saw counts as reviewed, and only its lines can take a finding.
+    # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
     log.info("%d file(s) to review, %d skipped, %d rule(s) from %s, %d request(s) to %s on %s",
              len(files), len(skipped) + len(too_big), len(rules.rules), rules.source,
@@ -62,21 +71,64 @@ def run(settings: Settings) -> Outcome:
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         settings.max_output_tokens, settings.timeout, settings.model_host)
     asked = time.monotonic()
-    answers = [model.review(r) for r in requests]
+    answered, failed = _ask(model, requests)
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
-    weights = [sum(by_path[p].changed_lines for p in r.files) for r in requests]
-    review = assemble(settings, source, rules, by_path, [*skipped, *too_big], answers, weights,
-                      model).model_copy(update={"timings": timings})
+    limits = [s for s in skipped if s.limit] + too_big + failed
+    review = assemble(settings, source, rules, Read(files, by_path, answered, limits),
+                      [s for s in skipped if not s.limit], model
+                      ).model_copy(update={"timings": timings})
     publish.write_artifact(review, settings.output)
     if settings.codequality:
         publish.write_codequality(review, settings.codequality, by_path)
     posted = None
     if client and source.mr and not settings.dry_run:
         posted = publish.post(client, source.mr, review, by_path, settings.max_inline,
-                              settings.inline)
-    return Outcome(review, posted, check.gate(review.score, review.findings,
-                                              settings.fail_under, settings.fail_on))
+                              settings.inline, settings.artifact)
+    gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
+                      settings.fail_on)
+    return Outcome(review, posted, gate, incomplete=not review.coverage.complete)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What the model was given and what came back."""
+
+    files: Sequence[diff.FileDiff]  # every parsed file that needed review
+    sent: dict[str, diff.FileDiff]  # the files in some request, by path: they can take findings
+    answered: Sequence[tuple[prompt.Request, ModelAnswer]]
+    not_reviewed: Sequence[diff.Skipped]  # limits: GitLab's size, the budget, model failures
+
+    @property
+    def reviewed(self) -> dict[str, diff.FileDiff]:
+        """The files the model read whole: sent, and no request of theirs failed."""
+        missing = {s.path for s in self.not_reviewed}
+        return {p: f for p, f in self.sent.items() if p not in missing}
+
+
+def _ask(model: ModelClient, requests: Sequence[prompt.Request]
+         ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
+    """Every request's answer; a request that fails for good leaves its files not reviewed,
+    and when all fail the first error is raised (a review of nothing is not posted)."""
+    answered: list[tuple[prompt.Request, ModelAnswer]] = []
+    failed: list[diff.Skipped] = []
+    first: ModelError | None = None
+    for request in requests:
+        try:
+            answered.append((request, model.review(request)))
+        except ModelError as exc:
+            log.warning("a model request failed (%s); its files are listed as not reviewed", exc)
+            first = first or exc
+            reason = f"the model failed: {_short(str(exc))}"
+            failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
+    if requests and not answered and first is not None:
+        raise first
+    return answered, failed
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
@@ -106,18 +158,26 @@ def _local(settings: Settings) -> Source:
     return Source(local.changes, prompt.Context(local.title, ""), local=local)
 
 
-def assemble(settings: Settings, source: Source, rules: spec.Spec,
-             by_path: dict[str, diff.FileDiff], skipped: list[diff.Skipped],
-             answers: list[ModelAnswer], weights: list[int], model: ModelClient) -> Review:
-    """The review artifact: findings checked against the diff, one score, one verdict."""
+def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
+             policy: list[diff.Skipped], model: ModelClient) -> Review:
+    """The review artifact: findings checked against the diff, one score, one verdict, and
+    the coverage that says how much of the change was read."""
     ids = frozenset(r.id for r in rules.rules)
-    findings = [check.place(check.cite(f, ids), by_path) for a in answers for f in a.findings]
-    score = check.cap_score(check.merge_score(answers, weights), findings)
-    verdict = check.consistent_verdict(check.merge_verdict(answers), findings)
+    answers = [a for _, a in read.answered]
+    placed = [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
+    findings = check.outside_change(placed, _paths(source.changes))
+    counted = check.in_change(findings)  # invented files neither cap, decide nor gate
+    weights = [sum(read.sent[p].changed_lines for p in r.files) for r, _ in read.answered]
+    covered = coverage.measure(read.reviewed, policy, read.not_reviewed,
+                               {f.path: f for f in read.files})
+    score = check.cap_score(check.merge_score(answers, weights), counted)
+    verdict = check.incomplete_verdict(
+        check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)
     summary = "\n\n".join(a.summary.strip() for a in answers if a.summary.strip())
     if not answers:
-        summary = "Nothing to review: every changed file was skipped." if skipped else \
-            "Nothing to review: the change is empty."
+        summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
+    notice = coverage.incomplete_notice(covered)
+    summary = "\n\n".join(p for p in (notice, summary) if p)
     return Review(
         generated_at=datetime.now(UTC), tool_version=__version__,
         merge_request=_mr_info(source.mr), local=_local_info(source.local),
@@ -126,10 +186,14 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec,
         spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
                       rules=[r.id for r in rules.rules]),
         score=score, verdict=verdict, summary=summary, findings=findings,
-        files_reviewed=list(by_path),
-        skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
-        usage=model.usage, timings={},
+        files_reviewed=list(read.reviewed),
+        skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in policy],
+        coverage=covered, usage=model.usage, timings={},
     )
+
+
+def _paths(changes: Sequence[diff.Change]) -> frozenset[str]:
+    return frozenset(p for c in changes for p in (c.old_path, c.new_path))
 
 
 def _mr_info(mr: MergeRequest | None) -> MergeRequestInfo | None:

@@ -13,6 +13,7 @@ from reviewer.check import (
     consistent_verdict,
     fingerprint,
     gate,
+    incomplete_verdict,
     merge_score,
     merge_verdict,
     place,
@@ -92,7 +93,8 @@ def test_a_finding_off_the_diff_is_kept_unplaced_and_unmoved(path: str, line: in
     result = place(original, files())
 
     assert result.placed is False
-    assert result.model_dump(exclude={"placed", "fingerprint"}) == original.model_dump()
+    assert result.model_dump(exclude={"placed", "fingerprint", "in_change"}) == \
+        original.model_dump()
 
 
 def test_place_returns_one_finding_for_each_finding_given() -> None:
@@ -206,8 +208,30 @@ def test_merge_score_of_equal_scores_is_that_score_whatever_the_weights() -> Non
     assert merge_score([answer(70), answer(70)], [0, 0]) == 70
 
 
-def test_merge_score_without_answers_is_100() -> None:
-    assert merge_score([], []) == 100
+def test_merge_score_without_answers_is_none_not_100() -> None:
+    assert merge_score([], []) is None
+
+
+def test_nothing_answered_is_a_comment_never_an_approval() -> None:
+    assert merge_verdict([]) == "comment"
+
+
+@pytest.mark.parametrize(("verdict", "complete", "expected"), [
+    ("approve", True, "approve"), ("approve", False, "comment"),
+    ("comment", False, "comment"), ("request_changes", False, "request_changes"),
+])
+def test_an_incomplete_review_never_approves(verdict: str, complete: bool,
+                                             expected: str) -> None:
+    assert incomplete_verdict(verdict, complete) == expected  # type: ignore[arg-type]
+
+
+def test_a_review_without_a_score_passes_fail_under_but_not_fail_on() -> None:
+    assert gate(None, [], 60, None) is None
+    assert gate(None, answer(50, "comment", "major").findings, None, "major") is not None
+
+
+def test_cap_score_keeps_no_score_as_none() -> None:
+    assert cap_score(None, answer(50, "comment", "blocker").findings) is None
 
 
 def test_model_answer_accepts_out_of_range_scores_and_merge_score_clamps_them() -> None:
@@ -268,7 +292,7 @@ def test_consistent_verdict_follows_the_worst_finding(verdict: str, severities: 
     (["approve", "comment", "approve"], "comment"),
     (["comment", "request_changes", "approve"], "request_changes"),
     (["approve", "approve"], "approve"),
-    ([], "approve"),
+    ([], "comment"),
 ])
 def test_merge_verdict_takes_the_strictest(verdicts: list[str], strictest: str) -> None:
     assert merge_verdict([answer(50, v) for v in verdicts]) == strictest

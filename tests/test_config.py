@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from reviewer.config import DEFAULT_BASE_URL, Settings, load_settings
+from reviewer.config import DEFAULT_BASE_URL, Settings, load_settings, reveal
 from reviewer.errors import UsageError
 from tests.conftest import API_KEY, TOKEN, clean_env, run_cli
 
@@ -222,3 +223,61 @@ def test_model_host_has_neither_credentials_nor_path(url: str) -> None:
 
 def test_model_host_of_the_default_base_url_is_localhost() -> None:
     assert load_settings({}).model_host.split(":")[0] == "localhost"
+
+
+# Ordinary job variables that other jobs of a pipeline commonly set: none may configure us.
+BARE_NAMES = sorted({name.upper() for name in Settings.model_fields} | {
+    "MODEL", "TOKEN", "API_KEY", "PROJECT", "BASE_URL", "MR", "OUTPUT", "SPEC", "TIMEOUT"})
+
+
+def test_bare_field_names_in_the_environment_change_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in BARE_NAMES:
+        monkeypatch.setenv(name, "wrong")
+        monkeypatch.setenv(name.lower(), "wrong")
+    monkeypatch.setenv("REVIEWER_MODEL", "qwen2.5-coder:32b")
+    monkeypatch.setenv("REVIEWER_GITLAB_TOKEN", "glpat-right")
+    monkeypatch.setenv("REVIEWER_API_KEY", "sk-right")
+
+    settings = load_settings({})
+
+    assert settings.model == "qwen2.5-coder:32b"
+    assert reveal(settings.token) == "glpat-right"
+    assert reveal(settings.api_key) == "sk-right"
+    assert settings.project is None and settings.mr is None
+    defaults = load_settings({})
+    for name in Settings.model_fields:
+        if name not in ("model", "token", "api_key"):
+            assert getattr(settings, name) == getattr(defaults, name), name
+
+
+def test_bare_names_reach_no_real_run(tmp_path: Path) -> None:
+    env = clean_env(MODEL="wrong-model", TOKEN="glpat-wrong", API_KEY="sk-wrong",
+                    PROJECT="wrong/project", BASE_URL="http://wrong.invalid/v1",
+                    REVIEWER_BASE_URL="localhost:11434")
+
+    result = run_cli("review", "--local", "--repo", str(tmp_path), env=env)
+
+    # The documented variable is the one read (and found malformed); no bare name is.
+    assert result.code == 2
+    assert "REVIEWER_BASE_URL" in result.stderr and "wrong" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["localhost:11434", "localhost:11434/v1", "ollama", "//host/v1",
+                                 "ftp://host/v1", "http:///v1"])
+@pytest.mark.parametrize("source", ["flag", "REVIEWER_BASE_URL", "OPENAI_BASE_URL"])
+def test_a_base_url_without_scheme_and_host_is_a_usage_error_showing_the_form(
+        url: str, source: str, tmp_path: Path) -> None:
+    env = clean_env(**({source: url} if source != "flag" else {}))
+    args = ("--base-url", url) if source == "flag" else ()
+
+    result = run_cli("review", "--local", "--repo", str(tmp_path), *args, env=env)
+
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1
+    assert "http://localhost:11434/v1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_gitlab_url_without_scheme_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=re.escape("https://gitlab.example.com")):
+        load_settings({"gitlab_url": "gitlab.example.com"})

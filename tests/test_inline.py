@@ -12,8 +12,9 @@ import pytest
 from reviewer.check import place
 from reviewer.diff import Change, FileDiff, parse_change
 from reviewer.inline import Refs, Thread, anchors, line_code, plan, position, suggestion
+from reviewer.markdown import ZWSP
 from reviewer.model import Finding, PlacedFinding
-from reviewer.render import FINDING_MARKER, ZWSP, InlineReport, finding_note, summary_note
+from reviewer.render import FINDING_MARKER, InlineReport, finding_note, summary_note
 from tests.conftest import finding, lines, review_of
 
 REFS = Refs(base_sha="a" * 40, start_sha="b" * 40, head_sha="c" * 40)

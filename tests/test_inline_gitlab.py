@@ -217,10 +217,13 @@ def test_another_users_thread_with_our_marker_is_never_touched(
 def test_code_quality_report_is_written_in_ci(gitlab: FakeGitLab, llm: FakeOpenAI,
                                               mr: dict[str, Any], tmp_path: Path) -> None:
     report = tmp_path / "gl-code-quality-report.json"
-    llm.queue(answer(findings=[KINDS["added"][0], finding("ghost.py", 3, "major")]))
+    llm.queue(answer(findings=[KINDS["added"][0], finding("src/app.py", 90, "major"),
+                               finding("ghost.py", 3, "major")]))
     result = run_cli("review", env=env(gitlab, llm, mr, tmp_path,
                                        REVIEWER_CODEQUALITY=str(report)))
     assert result.code == 0, result.stderr
     entries = json.loads(report.read_text())
+    # Unplaced findings on files of the change are reported; a file the change does not have
+    # (the model invented it) would point the widget nowhere.
     assert [(e["location"]["path"], e["location"]["lines"]["begin"], e["severity"])
-            for e in entries] == [("src/app.py", 2, "minor"), ("ghost.py", 3, "major")]
+            for e in entries] == [("src/app.py", 2, "minor"), ("src/app.py", 90, "major")]

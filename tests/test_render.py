@@ -17,7 +17,7 @@ from reviewer.model import (
     SpecInfo,
     Usage,
 )
-from reviewer.render import MARKER, MAX_JSON_CHARS, ZWSP, cell, fence, inert, summary_note
+from reviewer.render import MARKER, MAX_JSON_CHARS, summary_note
 
 # GitLab runs a quick action written at the very start of a line, its name in any case
 # (lib/gitlab/quick_actions/extractor.rb: ^\/ and Regexp::IGNORECASE).
@@ -75,83 +75,6 @@ def outside_json(note: str) -> str:
     return note.split("<summary>Review JSON</summary>")[0]
 
 
-# --- inert ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text", [
-    "/close", "/merge", "  /approve", "\t/label ~bug", "fine\n/close", "fine\n   /unassign @me",
-    "first\n\n/Close",
-])
-def test_inert_neutralises_a_quick_action_at_the_start_of_any_line(text: str) -> None:
-    result = inert(text)
-
-    assert not GITLAB_QUICK_ACTION.search(result.replace(" ", "").replace("\t", ""))
-    assert result.replace(ZWSP, "") == text
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ping @all now", f"ping @{ZWSP}all now"),
-    ("@here look", f"@{ZWSP}here look"),
-    ("ask (@jane.doe)", f"ask (@{ZWSP}jane.doe)"),
-    ("cc @group/sub-team", f"cc @{ZWSP}group/sub-team"),
-])
-def test_inert_breaks_mentions(text: str, expected: str) -> None:
-    assert inert(text) == expected
-
-
-@pytest.mark.parametrize("text", [
-    "write to dev@example.com", "a@b.c", "pip install pkg@1.2", "a slash/in the middle",
-    "x < y and y > z", "if a<=b", "path/to/file.py",
-])
-def test_inert_keeps_email_addresses_code_and_comparisons(text: str) -> None:
-    assert inert(text) == text
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
-    ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
-    ("<!-- reviewer:summary -->", "&lt;!-- reviewer:summary -->"),
-    ("close </details> early", "close &lt;/details> early"),
-])
-def test_inert_escapes_html_tags(text: str, expected: str) -> None:
-    assert inert(text) == expected
-
-
-# --- fence and cell -------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("body", "ticks"), [
-    ("plain code", 3),
-    ("a `b` c", 3),
-    ("```python\nx = 1\n```", 4),
-    ("````\nnested\n````", 5),
-    ("inline `````` run", 7),
-])
-def test_fence_is_longer_than_any_backtick_run_in_the_body(body: str, ticks: int) -> None:
-    block = fence(body, "py")
-
-    lines = block.split("\n")
-    assert lines[0] == "`" * ticks + "py"
-    assert lines[-1] == "`" * ticks
-    assert "\n".join(lines[1:-1]) == body
-
-
-@pytest.mark.parametrize("command", ["/close", "/merge", "/label ~x", "/Close", "/MERGE"])
-def test_fence_neutralises_quick_action_lines_inside_it(command: str) -> None:
-    body = f"x = 1\n{command}\ny = 2"
-
-    block = fence(body)
-
-    assert not GITLAB_QUICK_ACTION.search(block)
-    assert block.replace(ZWSP, "") == f"```\n{body}\n```"
-
-
-def test_cell_escapes_pipes_and_joins_lines() -> None:
-    assert cell("a | b\nc\r\n  d") == "a \\| b c d"
-
-
-def test_cell_is_inert() -> None:
-    assert cell("/close @all <b>") == f"{ZWSP}/close @{ZWSP}all &lt;b>"
-
-
 # --- summary_note ---------------------------------------------------------------------------
 
 def test_summary_note_starts_with_the_marker_then_the_score_and_verdict() -> None:
@@ -173,7 +96,7 @@ def test_summary_note_table_lists_every_finding_and_marks_unplaced_ones() -> Non
     rows = [ln for ln in note.splitlines() if ln.startswith("| ") and "Severity" not in ln]
     assert rows == [
         "| major | `src/app.py:12` | SEC-001 | SQL built by string formatting |",
-        "| minor | `src/ghost.py:3 (not in diff)` | - | Invented location |",
+        "| minor | `src/ghost.py:3` (not in diff) | - | Invented location |",
     ]
 
 
@@ -193,8 +116,8 @@ def test_summary_note_without_findings_says_so() -> None:
 def test_summary_note_lists_skipped_files_with_reasons() -> None:
     note = summary_note(make_review())
 
-    assert "**Not reviewed:** `package-lock.json` (lock file), `assets/logo.png` (binary file)" \
-        in note
+    assert "**Skipped by policy:** `package-lock.json` (lock file), `assets/logo.png` (binary " \
+        "file)" in note
 
 
 def test_summary_note_footer_names_model_spec_commit_head_and_usage() -> None:
@@ -267,14 +190,5 @@ def test_a_review_too_large_for_a_note_points_to_the_artifact() -> None:
 
     note = summary_note(review)
 
-    assert "see the job's review.json artifact" in note
+    assert "see review.json, the job's artifact" in note
     assert not re.search(r"^`{3,}json$", note, re.MULTILINE)
-
-
-def test_mentions_inside_closed_code_spans_stay_as_written() -> None:
-    assert inert("use `@property` or ``@dataclass``") == "use `@property` or ``@dataclass``"
-
-
-def test_an_unclosed_backtick_does_not_protect_a_mention() -> None:
-    assert inert("ping `@all now") == f"ping `@{ZWSP}all now"
-    assert inert("`a` then @here and `@ok`") == f"`a` then @{ZWSP}here and `@ok`"

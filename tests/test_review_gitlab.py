@@ -39,7 +39,6 @@ FILES: list[dict[str, Any]] = [
      "diff": "Binary files /dev/null and b/logo.png differ\n"},
     {"old_path": "package-lock.json", "new_path": "package-lock.json",
      "diff": '@@ -1 +1 @@\n-{"v": 1}\n+{"v": 2}\n'},
-    {"old_path": "db/big.sql", "new_path": "db/big.sql", "diff": "", "too_large": True},
 ]
 FINDINGS = [
     finding("src/app.py", 6, "critical", rule="SEC-001", title="Shell injection",
@@ -102,8 +101,9 @@ def test_review_posts_one_discussion_with_score_table_and_valid_json(
     assert "## 🤖 Review: 49/100 · ⛔ request changes" in body
     assert "| Severity | Location | Rule | Finding |" in body
     assert "| critical | `src/app.py:6` 💬 | SEC-001 | Shell injection |" in body
-    assert "2 finding(s) inline (💬), 2 in this summary" in body
-    assert "`ghost.py:1 (not in diff)`" in body
+    assert "2 finding(s) inline (💬), 1 in this summary" in body
+    assert "`src/app.py:42` (not in diff)" in body
+    assert "**About files not in this change:** `ghost.py:1` minor: Invented file" in body
     posted = note_json(body)
     assert posted == Review.model_validate_json(out.read_text())
     assert [(f.path, f.line, f.placed) for f in posted.findings] == [
@@ -113,8 +113,7 @@ def test_review_posts_one_discussion_with_score_table_and_valid_json(
     assert sorted(posted.files_reviewed) == ["legacy.py", "new_name.py", "src/app.py",
                                              "src/util.py"]
     assert {s.path: s.reason for s in posted.skipped_files} == {
-        "logo.png": "binary file", "package-lock.json": "lock file",
-        "db/big.sql": "too large for GitLab's diff limits"}
+        "logo.png": "binary file", "package-lock.json": "lock file"}
     assert "`logo.png` (binary file)" in body
     assert posted.merge_request is not None
     assert posted.merge_request.head_sha == "c" * 40
@@ -440,11 +439,12 @@ def test_a_file_too_large_for_the_prompt_is_not_reviewed_nor_commented_on(
 
     result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
 
-    assert result.code == 0, result.stderr
+    assert result.code == 4, result.stderr  # big.py needed review: the review is incomplete
     review = Review.model_validate_json(out.read_text())
     assert review.files_reviewed == ["small.py"]
-    assert [(s.path, "--max-input-tokens" in s.reason) for s in review.skipped_files] == [
-        ("big.py", True)]
+    assert review.skipped_files == []
+    assert [(s.path, "--max-input-tokens" in s.reason) for s in review.coverage.not_reviewed] \
+        == [("big.py", True)]
     # The model never saw big.py: whatever it says of it is not placed on its lines.
     assert [(f.path, f.placed) for f in review.findings] == [("big.py", False),
                                                              ("small.py", True)]
