@@ -21,10 +21,6 @@ BRIEF_FINDINGS = 5
 BREVITY = (f"Your answer was too long and was cut off. Answer again with the JSON object only, "
            f"briefly: at most {BRIEF_FINDINGS} findings, the most important ones, each message "
            "under 50 words, the summary under 80 words.")
-
-
-class _CutOff(Exception):
-    """The server stopped at max_tokens: the answer is incomplete."""
 MODES = ("json_schema", "json_object", "plain")
 # Where servers put the answer besides `content`: vLLM's reasoning parsers (`reasoning_content`,
 # renamed `reasoning` in later versions), llama.cpp's llama-server, Ollama and some proxies.
@@ -33,6 +29,11 @@ REASONING_FIELDS = ("reasoning_content", "reasoning")
 TRUNCATION_RATIO = 0.6
 MIN_CHECKED_TOKENS = 1000
 CHARS_PER_REAL_TOKEN = 4
+CONTEXT_SETTINGS = "Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size"
+
+
+class _CutOff(Exception):
+    """The server stopped at max_tokens: the answer is incomplete."""
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ModelClient:
     mode_index: int = 0
     usage: Usage = field(default_factory=Usage)
     _client: openai.OpenAI | None = None
+    # Every prompt sent, as the server reads it, so a later one knows which prefix it has seen.
+    _sent: list[str] = field(default_factory=list, repr=False)
 
     @property
     def mode(self) -> str:
@@ -64,13 +67,13 @@ class ModelClient:
         """Ask for one review; validate it, with one repair retry on an invalid answer."""
         messages = request.as_openai()
         try:
-            content = self._complete(messages, request)
+            content = self._complete(messages)
         except _CutOff:
             # Small models sometimes ramble until the limit; one shorter answer is worth a try.
             log.info("answer cut off at %d tokens; asking for a shorter one",
                      self.max_output_tokens)
             messages += [{"role": "user", "content": BREVITY}]
-            content = self._finish(messages, request, BRIEF_FINDINGS)
+            content = self._finish(messages, BRIEF_FINDINGS)
         try:
             return parse_answer(content)
         except ValueError as exc:
@@ -78,29 +81,30 @@ class ModelClient:
             log.info("invalid answer (%s); asking the model to repair it", error)
         messages += [{"role": "assistant", "content": content},
                      {"role": "user", "content": repair_message(error)}]
-        content = self._finish(messages, request)
+        content = self._finish(messages)
         try:
             return parse_answer(content)
         except ValueError as exc:
             raise ModelError(f"model {self.model} returned an invalid review twice ({exc}); "
                              "try a larger or instruction-tuned model") from None
 
-    def _finish(self, messages: list[dict[str, Any]], request: Request,
+    def _finish(self, messages: list[dict[str, Any]],
                 max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         """A completion that must not be cut off: the last try."""
         try:
-            return self._complete(messages, request, max_findings)
+            return self._complete(messages, max_findings)
         except _CutOff:
             raise ModelError(f"the model's answer was cut off at {self.max_output_tokens} "
                              "tokens: raise --max-output-tokens (REVIEWER_MAX_OUTPUT_TOKENS)") \
                 from None
 
-    def _complete(self, messages: list[dict[str, Any]], request: Request,
+    def _complete(self, messages: list[dict[str, Any]],
                   max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         while True:
+            sent = self._with_mode(messages)
             try:
                 response = self.client().chat.completions.create(
-                    model=self.model, messages=self._with_mode(messages),  # type: ignore[arg-type]
+                    model=self.model, messages=sent,  # type: ignore[arg-type]
                     max_tokens=self.max_output_tokens, temperature=0.1,
                     extra_body=self._format(max_findings),
                 )
@@ -113,7 +117,7 @@ class ModelClient:
                          MODES[self.mode_index - 1], self.mode)
             except openai.APIError as exc:
                 raise self._error(exc) from None
-        return self._accept(response, request)
+        return self._accept(response, _prompt_text(sent))
 
     def _error(self, exc: openai.APIError) -> ModelError:
         return ModelError(describe(exc, self.host, self.model, self.timeout, self.api_key))
@@ -134,15 +138,15 @@ class ModelClient:
             return {"response_format": {"type": "json_object", "schema": schema}}
         return {}
 
-    def _accept(self, response: Any, request: Request) -> str:
+    def _accept(self, response: Any, prompt: str) -> str:
         # A server may answer 200 with an error object and no choices (vLLM behind some proxies).
         choices = getattr(response, "choices", None)
         if not choices:
             said = words_of(getattr(response, "model_extra", None) or {})
             raise ModelError(f"model server at {self.host} returned no choices"
                              + (f": {one_line(said)}" if said else ""))
+        self._count(response, prompt)
         choice = choices[0]
-        self._count(response, request)
         if choice.finish_reason == "length":
             raise _CutOff
         where, text = locate(_answer_fields(choice.message))
@@ -150,19 +154,37 @@ class ModelClient:
             log.info("the answer was in message.%s, not message.content", where)
         return text
 
-    def _count(self, response: Any, request: Request) -> None:
+    def _count(self, response: Any, prompt: str) -> None:
         self.usage.requests += 1
-        if response.usage is None:
+        # A follow-up (repair, shorter answer) or a later request of the run repeats a prefix
+        # the server may have cached; only the rest must show in its count.
+        shared = max((_common_prefix(prompt, old) for old in self._sent), default=0)
+        self._sent.append(prompt)
+        usage = response.usage
+        if usage is None:
             return
-        self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-        self.usage.completion_tokens += response.usage.completion_tokens or 0
-        expected = request.chars // CHARS_PER_REAL_TOKEN
-        seen = response.usage.prompt_tokens or 0
-        if expected >= MIN_CHECKED_TOKENS and 0 < seen < expected * TRUNCATION_RATIO:
-            raise ModelError(
-                f"the model server saw only {seen} of about {expected} prompt tokens: its context "
-                "window cut the diff (Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: "
-                "--ctx-size), or lower --max-input-tokens")
+        self.usage.prompt_tokens += usage.prompt_tokens or 0
+        self.usage.completion_tokens += usage.completion_tokens or 0
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) or 0
+        check_seen(usage.prompt_tokens or 0, cached, len(prompt), shared)
+
+
+def _prompt_text(messages: list[dict[str, Any]]) -> str:
+    # The order a chat template lays the messages out in, which is what a prefix cache matches.
+    return "".join(f"{m['role']}\n{m['content']}\n" for m in messages)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    # By halving: slices compare in C, so a long prompt costs a few comparisons, not a loop.
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def _answer_fields(message: Any) -> list[tuple[str, str | None]]:
@@ -171,3 +193,31 @@ def _answer_fields(message: Any) -> list[tuple[str, str | None]]:
     fields = [(name, extra.get(name)) for name in REASONING_FIELDS]
     return [("content", message.content),
             *((name, text) for name, text in fields if isinstance(text, str))]
+
+
+def check_seen(reported: int, cached: int, chars: int, shared: int) -> None:
+    """Raise or warn when the server counted far fewer prompt tokens than it was sent.
+
+    reported is usage.prompt_tokens, cached usage.prompt_tokens_details.cached_tokens (0 when
+    absent), chars the prompt's length and shared the characters of it this client sent before.
+    The figures are evidence, not proof: OpenAI, vLLM, llama.cpp and Ollama count cached tokens
+    inside prompt_tokens, but some Ollama versions counted only the uncached ones and reported
+    no cached figure (ollama/ollama#16414), and older ones 0 for a prompt served from the cache
+    (ollama/ollama#5370). So only a first request (no prefix this client sent before, none
+    reported cached) that the server counted far short raises ModelError: that is Ollama
+    dropping the start of a prompt longer than its context. Anything else only warns.
+    """
+    must = (chars - shared) // CHARS_PER_REAL_TOKEN
+    # A server that reports more cached than prompt tokens must be counting them apart.
+    seen = reported + cached if cached > reported else reported
+    if must < MIN_CHECKED_TOKENS or seen == 0 or seen >= must * TRUNCATION_RATIO:
+        return
+    # A prefix shared with another run's request could be cached too; the random data tag
+    # in the system message (prompt.py) keeps that prefix short.
+    if shared == 0 and cached == 0:
+        raise ModelError(
+            f"the model server saw only {seen} of about {must} prompt tokens: its context "
+            f"window cut the diff ({CONTEXT_SETTINGS}), or lower --max-input-tokens")
+    log.warning("the model server counted only %d of about %d new prompt tokens; its answer is "
+                "kept, but if its context window cut the prompt, raise it (%s)", seen, must,
+                CONTEXT_SETTINGS)

@@ -36,11 +36,12 @@ def bundled_spec() -> Spec:
     return load(None, None, None, lambda url: None)
 
 
-def review_request(diff: str = DIFF, path: str = "src/app.py") -> Request:
+def review_request(diff: str = DIFF, path: str = "src/app.py", tag: str = TAG,
+                   max_tokens: int = 6000) -> Request:
     """One request for a change to one file, with the bundled rules (over 1000 tokens)."""
     files = [parse_change(Change(path, path, diff))]
     requests, skipped = build(files, bundled_spec(), Context("Read Y", "Reads Y from the env."),
-                              6000, TAG)
+                              max_tokens, tag)
     assert len(requests) == 1 and skipped == []
     return requests[0]
 
