@@ -1,18 +1,24 @@
-"""Diffs as our own immutable types, parsed with unidiff; which files to review and why not."""
+"""Diffs as our own immutable types, parsed with unidiff; which files to review and why not.
+
+Names and file kinds come from the sources (GitLab's fields, git's headers read by gitpatch.py);
+unidiff reads only hunks here, never names.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import PurePosixPath
 
 import pathspec
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
+from reviewer import gitpatch
+from reviewer.changekind import limit_reason, skip_reason  # callers use them from here
 from reviewer.errors import ReviewerError
+from reviewer.text import clean, decode
 
 
 class LineKind(StrEnum):
@@ -43,7 +49,7 @@ class FileDiff:
 
     old_path: str
     new_path: str
-    status: str  # added | deleted | renamed | modified
+    status: str  # added | deleted | renamed | copied | modified
     hunks: tuple[Hunk, ...]
 
     @property
@@ -80,6 +86,7 @@ class Change:
     generated: bool = False
     old_mode: str | None = None  # git's file modes ("100644", "100755", "120000", "160000")
     new_mode: str | None = None
+    copied_file: bool = False  # git's "copy from/copy to": old_path still exists
 
 
 @dataclass(frozen=True)
@@ -97,41 +104,23 @@ class Skipped:
     limit: bool = False
 
 
-LOCK_FILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
-    "poetry.lock", "pipfile.lock", "uv.lock", "pdm.lock", "cargo.lock", "gemfile.lock",
-    "composer.lock", "go.sum", "mix.lock", "pubspec.lock", "podfile.lock", "packages.lock.json",
-    "flake.lock", "gradle.lockfile",
-})
-BINARY_SUFFIXES = frozenset({
-    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tiff", ".pdf", ".zip", ".gz",
-    ".tgz", ".bz2", ".xz", ".7z", ".jar", ".war", ".class", ".so", ".dll", ".dylib", ".exe",
-    ".bin", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp3", ".mp4", ".mov", ".wav", ".ogg",
-    ".sqlite", ".db", ".pyc", ".whl", ".parquet",
-})
-GENERATED = pathspec.GitIgnoreSpec.from_lines([
-    "*.min.js", "*.min.css", "*.map", "*_pb2.py", "*_pb2_grpc.py", "*.pb.go", "*.pb.cc",
-    "*.pb.h", "*.generated.*", "*.g.dart", "*.designer.cs", "__snapshots__/", "*.snap",
-])
-VENDORED = pathspec.GitIgnoreSpec.from_lines([
-    "vendor/", "vendors/", "node_modules/", "third_party/", "third-party/", "bower_components/",
-    ".yarn/", "Pods/",
-])
-GENERATED_MARKER = re.compile(r"@generated|do not edit|auto-?generated (by|from|file)",
-                              re.IGNORECASE)
-FIRST_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)", re.MULTILINE)
-BINARY_MARKER = re.compile(r"^(?:Binary files .* differ|GIT binary patch)", re.MULTILINE)
+HUNK_START = re.compile(r"^@@", re.MULTILINE)
 
 
 def parse_change(change: Change) -> FileDiff:
-    """Parse one source file change into our types (unidiff does the parsing)."""
-    text = change.diff
-    if not text.startswith(("diff --git", "---")):
-        old = "/dev/null" if change.new_file else f"a/{change.old_path}"
-        new = "/dev/null" if change.deleted_file else f"b/{change.new_path}"
-        text = f"--- {old}\n+++ {new}\n{text}"
-    if not text.endswith("\n"):
-        text += "\n"
+    """Parse one file's change into our types: unidiff reads the hunks, the names come from change.
+
+    change.diff is GitLab's form (from the first "@@") or a whole git section: whatever comes
+    before the first "@@" line is dropped, so no file name is ever read as a header. Raises
+    ReviewerError when the hunks cannot be parsed.
+    """
+    start = HUNK_START.search(change.diff)
+    if not start:
+        return FileDiff(change.old_path, change.new_path, _status(change), ())
+    text = change.diff[start.start():]
+    old = "/dev/null" if change.new_file else "a/file"
+    new = "/dev/null" if change.deleted_file else "b/file"
+    text = f"--- {old}\n+++ {new}\n{text}" + ("" if text.endswith("\n") else "\n")
     try:
         patch = PatchSet(text)
     except UnidiffParseError as exc:
@@ -163,53 +152,11 @@ def _status(change: Change) -> str:
         return "added"
     if change.deleted_file:
         return "deleted"
+    if change.copied_file:
+        return "copied"
     if change.renamed_file or change.old_path != change.new_path:
         return "renamed"
     return "modified"
-
-
-def skip_reason(change: Change, excludes: pathspec.GitIgnoreSpec) -> str | None:
-    """Why a file is not reviewed, or None to review it."""
-    path = change.new_path if not change.deleted_file else change.old_path
-    name = PurePosixPath(path).name
-    reasons: list[tuple[bool, str]] = [
-        (excludes.match_file(path), "excluded by --exclude"),
-        (_is_binary(change.diff), "binary file"),
-        (name.lower() in LOCK_FILES or name.endswith(".lock"), "lock file"),
-        (change.generated or GENERATED.match_file(path), "generated file"),
-        (VENDORED.match_file(path), "vendored code"),
-        (_has_generated_marker(change.diff), "generated file (marked as generated)"),
-    ]
-    for matched, reason in reasons:
-        if matched:
-            return reason
-    if "@@" not in change.diff and limit_reason(change) is None:
-        return _why_no_hunks(change, name)
-    return None
-
-
-def _why_no_hunks(change: Change, name: str) -> str:
-    # GitLab may send a binary file's diff as "", with no marker to go by but its name.
-    if PurePosixPath(name).suffix.lower() in BINARY_SUFFIXES:
-        return "binary file"
-    if change.renamed_file:
-        return "no textual changes"
-    return "empty file" if change.new_file or change.deleted_file else "empty diff"
-
-
-def _is_binary(diff: str) -> bool:
-    # git's markers start a line; inside a hunk every line starts with "+", "-", " " or "\\".
-    head = diff[:400]
-    return BINARY_MARKER.search(head) is not None or "\x00" in head
-
-
-def _has_generated_marker(diff: str) -> bool:
-    # Only a file's own header counts: the first lines of a hunk that starts at line 1.
-    hunk = FIRST_HUNK.search(diff)
-    if not hunk or int(hunk.group(1)) > 1:
-        return False
-    body = diff[hunk.end():].splitlines()[1:8]
-    return any(GENERATED_MARKER.search(ln) for ln in body if ln[:1] in "+ ")
 
 
 def exclude_spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec:
@@ -217,22 +164,17 @@ def exclude_spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(globs))
 
 
-def limit_reason(change: Change) -> str | None:
-    """Why a file that needs review has no diff to review (GitLab cut it), or None."""
-    if change.too_large and not change.diff:
-        return "too large for GitLab's diff limits"
-    if change.collapsed and not change.diff:
-        return "collapsed by GitLab (diff over its limits)"
-    return None
-
-
 def select(changes: Sequence[Change], excludes: Iterable[str] = ()
            ) -> tuple[list[FileDiff], list[Skipped]]:
-    """Parse the files worth reviewing; list the others with the reason (policy or limit)."""
+    """Parse the files worth reviewing; list the others with the reason (policy or limit).
+
+    Every change comes out once, as a FileDiff or a Skipped; paths and diff text are made
+    encodable first (text.clean), whatever the source. Raises ReviewerError on an unparsable hunk.
+    """
     spec = exclude_spec(excludes)
     files: list[FileDiff] = []
     skipped: list[Skipped] = []
-    for change in changes:
+    for change in map(_clean, changes):
         reason = skip_reason(change, spec)
         path = change.old_path if change.deleted_file else change.new_path
         if reason:
@@ -250,27 +192,48 @@ def select(changes: Sequence[Change], excludes: Iterable[str] = ()
     return files, skipped
 
 
-def split_patch(patch: str) -> list[Change]:
-    """Split a whole `git diff` patch into per-file changes (local mode)."""
+def _clean(change: Change) -> Change:
+    old, new, text = clean(change.old_path), clean(change.new_path), clean(change.diff)
+    if (old, new, text) == (change.old_path, change.new_path, change.diff):
+        return change
+    return replace(change, old_path=old, new_path=new, diff=text)
+
+
+def split_patch(patch: str | bytes) -> list[Change]:
+    """Split a whole `git diff` patch into per-file changes (local mode), in git's order.
+
+    Give git's bytes where possible: each file is decoded by itself (text.decode). Names, modes
+    and the kind of change come from git's headers (gitpatch.py), exact for any name; a plain
+    unified diff without `diff --git` lines is split by unidiff. Raises ReviewerError when a
+    plain diff cannot be parsed.
+    """
+    data = patch if isinstance(patch, bytes) else patch.encode("utf-8", "surrogateescape")
+    if not gitpatch.has_git_headers(data):
+        return _split_plain(decode(data))
+    return [Change(old_path=s.old_path, new_path=s.new_path, diff=s.body,
+                   new_file=s.new_file, deleted_file=s.deleted_file, renamed_file=s.renamed,
+                   copied_file=s.copied, old_mode=s.old_mode, new_mode=s.new_mode)
+            for s in gitpatch.sections(data)]
+
+
+def _split_plain(patch: str) -> list[Change]:
     try:
         parsed = PatchSet(patch)
     except UnidiffParseError as exc:
-        raise ReviewerError(f"cannot parse git's diff: {exc}") from None
+        raise ReviewerError(f"cannot parse the diff: {exc}") from None
     changes = []
     for pf in parsed:
-        old = _strip(pf.source_file)
-        new = _strip(pf.target_file)
+        old, new = _strip(pf.source_file, "a/"), _strip(pf.target_file, "b/")
         changes.append(Change(
             old_path=old if old != "/dev/null" else new,
             new_path=new if new != "/dev/null" else old,
             diff=str(pf) if not pf.is_binary_file else f"Binary files {old} and {new} differ\n",
             new_file=pf.is_added_file, deleted_file=pf.is_removed_file,
-            renamed_file=pf.is_rename,
+            renamed_file=old not in (new, "/dev/null") and new != "/dev/null",
         ))
     return changes
 
 
-def _strip(path: str) -> str:
-    if len(path) > 1 and path[0] == path[-1] == '"':  # git quotes unusual names C-style
-        path = path[1:-1].encode().decode("unicode_escape").encode("latin-1").decode()
-    return path[2:] if path.startswith(("a/", "b/")) else path
+def _strip(path: str, prefix: str) -> str:
+    name = decode(gitpatch.unquote(path.encode("utf-8", "surrogateescape"))[0])
+    return name.removeprefix(prefix)
