@@ -2,8 +2,8 @@
 
 GitLab serves a file whose patch reaches a tenth of `diff_max_patch_bytes` (default 200 KiB, so
 20 KiB) as ``collapsed``, and one that reaches all of it as ``too_large``, both with an empty
-``diff`` (lib/gitlab/git/diff.rb). The whole text comes from one of two places, read once per
-run and only when some file needs it:
+``diff`` (lib/gitlab/git/diff.rb). The whole text comes from two places, each read at most
+once per run and only when some file needs it:
 
 - ``GET /projects/:id/merge_requests/:iid/raw_diffs`` (GitLab 17.9, gitlab-org/gitlab!178813):
   Workhorse streams Gitaly's RawDiff, ``git diff --full-index base head``, as plain text with
@@ -37,7 +37,7 @@ Key = tuple[str, str]  # (old_path, new_path), exactly as GitLab's JSON gives th
 # git's C-style escapes (quote.c): the letter ones; any other byte comes as three octal digits.
 _ESCAPES = {b"a": 7, b"b": 8, b"t": 9, b"n": 10, b"v": 11, b"f": 12, b"r": 13, b'"': 34,
             b"\\": 92}
-_OCTAL = re.compile(rb"\\([0-7]{3})|\\(.)")
+_ESCAPE = re.compile(rb"\\([0-7]{3})|\\(.)")
 _HEADER_LINES = 64  # git's extended header is a handful of lines; more is not a header
 
 
@@ -236,4 +236,4 @@ def _unquote(quoted: bytes) -> bytes:
             return bytes([int(match.group(1), 8)])
         letter = match.group(2)
         return bytes([_ESCAPES[letter]]) if letter in _ESCAPES else letter
-    return _OCTAL.sub(one, quoted)
+    return _ESCAPE.sub(one, quoted)
