@@ -22,6 +22,7 @@ THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 # database; other C0 controls only garble a terminal. Tab, newline and carriage return stay.
 SURROGATE = re.compile("[\ud800-\udfff]")
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_DEPTH = 16  # an answer nests 4 deep (answer, findings, finding, value)
 
 
 def _reject_constant(name: str) -> float:
@@ -45,13 +46,17 @@ def clean_text(text: str) -> str:
     return SURROGATE.sub("\ufffd", CONTROL.sub("", text))
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, depth: int = 0) -> Any:
+    # The bound keeps the walk far from Python's recursion limit, which JSON nested a few
+    # hundred deep (still decodable) would otherwise reach.
+    if depth > MAX_DEPTH:
+        raise ValueError(f"does not match the schema: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [_clean(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
+        return {clean_text(str(k)): _clean(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -89,16 +94,25 @@ def holds_json(text: str) -> bool:
     return isinstance(_decode(text.strip()), dict) or bool(_objects(text))
 
 
+def _answers(text: str) -> bool:
+    try:
+        parse_answer(text)
+    except ValueError:
+        return False
+    return True
+
+
 def locate(fields: Iterable[tuple[str, str | None]]) -> tuple[str, str]:
     """(name, text) of the field that holds the answer among (name, text) in preference order.
 
-    The first field holding a JSON object wins; else the first with any text (for the repair
-    request to show the model); else ("content", "").
+    The first field holding a valid answer wins; else the first holding a JSON object (for the
+    repair request to show the model); else the first with any text; else ("content", "").
     """
     texts = [(name, clean_text(text)) for name, text in fields if text and text.strip()]
-    for name, text in texts:
-        if holds_json(text):
-            return name, text
+    for holds in (_answers, holds_json):
+        for name, text in texts:
+            if holds(text):
+                return name, text
     return texts[0] if texts else ("content", "")
 
 
@@ -143,8 +157,9 @@ def _why_not(body: str, found: list[dict[str, Any]]) -> str:
 
 
 def _validate(data: dict[str, Any]) -> ModelAnswer:
+    data = _clean(data)
     try:
-        return ModelAnswer.model_validate(_clean(data))
+        return ModelAnswer.model_validate(data)
     except ValidationError as exc:
         errors = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                            for e in exc.errors()[:5])

@@ -132,6 +132,21 @@ def test_prose_content_loses_to_json_in_reasoning(llm: FakeOpenAI, request_: Req
     assert len(llm.requests) == 1
 
 
+def test_content_with_stray_braces_loses_to_an_answer_in_reasoning(
+        llm: FakeOpenAI, request_: Request) -> None:
+    reply = Reply(content="Use {} for an empty mapping.", reasoning=answer(score=65))
+    assert reviewed(llm, request_, reply).score == 65
+    assert len(llm.requests) == 1
+
+
+def test_invalid_json_in_content_is_repaired_when_reasoning_holds_none(
+        llm: FakeOpenAI, request_: Request) -> None:
+    result = reviewed(llm, request_, Reply(content=BAD_JSON, reasoning="Thinking {maybe}."),
+                      answer(score=52))
+    assert result.score == 52
+    assert llm.requests[1]["messages"][-2] == {"role": "assistant", "content": BAD_JSON}
+
+
 def test_reasoning_without_json_is_what_the_repair_shows_the_model(
         llm: FakeOpenAI, request_: Request) -> None:
     result = reviewed(llm, request_, Reply(content=None, reasoning="Hmm, it looks fine."),
@@ -173,9 +188,10 @@ def test_non_finite_numbers_get_a_repair_not_a_crash(
     assert "invalid JSON" in llm.requests[1]["messages"][-1]["content"]
 
 
+@pytest.mark.parametrize("depth", [500, 100_000])  # decodable, and beyond the decoder
 def test_absurdly_nested_json_gets_a_repair_not_a_crash(
-        llm: FakeOpenAI, request_: Request) -> None:
-    nested = "[" * 100_000 + "]" * 100_000
+        llm: FakeOpenAI, request_: Request, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
     reply = answer().replace('"findings": []', f'"findings": {nested}')
     assert reviewed(llm, request_, reply, answer(score=44)).score == 44
 
