@@ -122,7 +122,7 @@ def _side_text(diff: str, sign: str) -> str:
 
 def _is_subproject_diff(diff: str) -> bool:
     # Without modes, only a diff made of nothing but "Subproject commit" lines is a submodule.
-    rows = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln.strip()]
+    rows = [ln for ln in diff.splitlines() if ln.strip() and not ln.startswith(("@@", "\\"))]
     return bool(rows) and all(SUBPROJECT.match(ln) for ln in rows)
 
 

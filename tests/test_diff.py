@@ -430,3 +430,147 @@ def test_split_patch_changes_select_and_parse_like_gitlab_ones(patch: str) -> No
 def test_a_file_without_hunks_gets_the_most_specific_reason(change: Change, reason: str) -> None:
     assert select([change])[1] == [Skipped(change.old_path if change.deleted_file
                                            else change.new_path, reason)]
+
+
+# --- kinds of change that are not code: submodules, symlinks, LFS pointers, modes --------------
+
+OLD_SHA, NEW_SHA = "1a2b3c4d5e6f" + "0" * 28, "5d6e7f809a1b" + "f" * 28
+LFS = ("version https://git-lfs.github.com/spec/v1",
+       "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393",
+       "size 12345")
+
+
+def skipped_by_policy(change: Change) -> Skipped:
+    files, skipped = select([change])
+    assert files == [] and len(skipped) == 1 and not skipped[0].limit
+    return skipped[0]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (Change("libs/ui", "libs/ui", lines("@@ -1 +1 @@", f"-Subproject commit {OLD_SHA}",
+                                        f"+Subproject commit {NEW_SHA}"),
+            old_mode="160000", new_mode="160000"), "submodule libs/ui moved 1a2b3c4..5d6e7f8"),
+    (Change("libs/ui", "libs/ui", lines("@@ -0,0 +1 @@", f"+Subproject commit {NEW_SHA}"),
+            new_file=True, old_mode="0", new_mode="160000"), "submodule libs/ui added at 5d6e7f8"),
+    (Change("libs/ui", "libs/ui", lines("@@ -1 +0,0 @@", f"-Subproject commit {OLD_SHA}"),
+            deleted_file=True, old_mode="160000", new_mode="0"),
+     "submodule libs/ui removed (was at 1a2b3c4)"),
+    (Change("libs/ui", "libs/ui", lines("@@ -1 +1 @@", f"-Subproject commit {OLD_SHA}",
+                                        f"+Subproject commit {NEW_SHA}")),
+     "submodule libs/ui moved 1a2b3c4..5d6e7f8"),
+], ids=["moved", "added", "removed", "no-modes-gitlab-diff-only"])
+def test_a_submodule_change_is_skipped_naming_both_commits(change: Change, reason: str) -> None:
+    assert skipped_by_policy(change) == Skipped("libs/ui", reason)
+
+
+def test_a_text_file_that_adds_a_subproject_line_among_others_is_reviewed() -> None:
+    diff = lines("@@ -1 +1,2 @@", " notes", f"+Subproject commit {NEW_SHA}")
+
+    assert reason_for(modified("notes.txt", diff)) is None
+
+
+@pytest.mark.parametrize("change", [
+    Change("big.psd", "big.psd", lines("@@ -0,0 +1,3 @@", *(f"+{ln}" for ln in LFS)),
+           new_file=True, old_mode="0", new_mode="100644"),
+    modified("data/model.bin", lines("@@ -1,3 +1,3 @@", f" {LFS[0]}", "-oid sha256:00ff",
+                                     f"+{LFS[1]}", "-size 1", f"+{LFS[2]}")),
+    Change("old.zip", "old.zip", lines("@@ -1,3 +0,0 @@", *(f"-{ln}" for ln in LFS)),
+           deleted_file=True),
+    modified("crlf.bin", lines("@@ -0,0 +1,3 @@", *(f"+{ln}\r" for ln in LFS))),
+], ids=["added", "modified", "deleted", "crlf"])
+def test_a_git_lfs_pointer_is_skipped_not_sent_as_code(change: Change) -> None:
+    assert skipped_by_policy(change).reason == "Git LFS pointer"
+
+
+def test_a_file_that_only_quotes_an_lfs_pointer_is_reviewed() -> None:
+    diff = lines("@@ -0,0 +1,4 @@", "+# How a pointer looks:", *(f"+{ln}" for ln in LFS))
+
+    assert reason_for(Change("docs/lfs.md", "docs/lfs.md", diff, new_file=True)) is None
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (Change("run.sh", "run.sh", "", old_mode="100644", new_mode="100755"),
+     "mode changed 100644 → 100755"),
+    (Change("run.sh", "run.sh", "", old_mode="100755", new_mode="100644"),
+     "mode changed 100755 → 100644"),
+    (Change("old.sh", "bin/new.sh", "", renamed_file=True, old_mode="100644",
+            new_mode="100755"), "no textual changes, mode changed 100644 → 100755"),
+    (Change("img.png", "img.png", "", old_mode="100644", new_mode="100755"),
+     "mode changed 100644 → 100755"),
+    (Change("copy.py", "copy.py", "", old_mode="100644", new_mode="100644"), "empty diff"),
+], ids=["executable", "not-executable", "renamed", "binary-name", "same-mode"])
+def test_a_mode_only_change_says_which_modes_not_empty_diff(change: Change, reason: str) -> None:
+    assert skipped_by_policy(change).reason == reason
+
+
+def test_a_mode_change_with_edits_is_reviewed() -> None:
+    change = Change("run.sh", "run.sh", SIMPLE, old_mode="100644", new_mode="100755")
+
+    assert reason_for(change) is None
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (Change("conf", "conf", lines("@@ -0,0 +1 @@", "+../shared/conf.yml",
+                                  "\\ No newline at end of file"),
+            new_file=True, old_mode="0", new_mode="120000"), "symlink to ../shared/conf.yml"),
+    (Change("conf", "conf", lines("@@ -1 +1 @@", "-a.yml", "\\ No newline at end of file",
+                                  "+b.yml", "\\ No newline at end of file"),
+            old_mode="120000", new_mode="120000"), "symlink to b.yml (was to a.yml)"),
+    (Change("conf", "conf", lines("@@ -1 +0,0 @@", "-a.yml", "\\ No newline at end of file"),
+            deleted_file=True, old_mode="120000", new_mode="0"), "symlink to a.yml (deleted)"),
+    (Change("conf", "conf", lines("@@ -1,2 +1 @@", "-x = 1", "-y = 2", "+a.yml",
+                                  "\\ No newline at end of file"),
+            old_mode="100644", new_mode="120000"), "symlink to a.yml"),
+], ids=["added", "retargeted", "deleted", "file-became-link"])
+def test_a_symlink_is_skipped_naming_its_target(change: Change, reason: str) -> None:
+    assert skipped_by_policy(change) == Skipped("conf", reason)
+
+
+def test_a_symlink_replaced_by_a_regular_file_is_reviewed() -> None:
+    change = Change("conf", "conf", lines("@@ -1 +1,2 @@", "-a.yml",
+                                          "\\ No newline at end of file", "+x = 1", "+y = 2"),
+                    old_mode="120000", new_mode="100644")
+
+    assert reason_for(change) is None
+
+
+def test_an_exclude_still_wins_over_the_kind_of_change() -> None:
+    change = Change("libs/ui", "libs/ui", "", old_mode="160000", new_mode="160000")
+
+    assert reason_for(change, ("libs/",)) == "excluded by --exclude"
+
+
+def test_parse_change_takes_names_from_the_change_never_from_header_lines() -> None:
+    # A whole git section whose names look like headers: only the hunks are read.
+    section = lines("diff --git a/--- x b/--- x", "index 1..2 100644", "--- a/--- x\t",
+                    "+++ b/--- x\t", "@@ -1 +1 @@", "--- old", "+++ new")
+
+    file = parse_change(modified("--- x", section))
+
+    assert (file.old_path, file.new_path) == ("--- x", "--- x")
+    assert table(file) == [(REMOVED, 1, None, "-- old"), (ADDED, None, 1, "++ new")]
+
+
+def test_split_patch_of_a_plain_unified_diff_without_git_headers() -> None:
+    patch = lines("--- a/app.py\t2024-01-01", "+++ b/app.py\t2024-01-02", "@@ -1 +1 @@",
+                  "-a", "+b", "--- /dev/null", "+++ b/new.py", "@@ -0,0 +1 @@", "+x")
+
+    changes = split_patch(patch)
+
+    assert [(c.old_path, c.new_path, c.new_file) for c in changes] == [
+        ("app.py", "app.py", False), ("new.py", "new.py", True)]
+    assert [f.path for f in select(changes)[0]] == ["app.py", "new.py"]
+
+
+def test_split_patch_reads_a_copy_as_a_copy_of_its_source() -> None:
+    patch = lines("diff --git a/src.py b/dst.py", "similarity index 90%", "copy from src.py",
+                  "copy to dst.py", "index 1..2 100644", "--- a/src.py", "+++ b/dst.py",
+                  "@@ -1 +1 @@", "-a", "+b",
+                  "diff --git a/x.py b/y.py", "similarity index 100%", "copy from x.py",
+                  "copy to y.py")
+
+    edited, pure = split_patch(patch)
+
+    assert (edited.old_path, edited.new_path, edited.copied_file) == ("src.py", "dst.py", True)
+    assert parse_change(edited).status == "copied"
+    assert skipped_by_policy(pure) == Skipped("y.py", "copied from x.py, no textual changes")

@@ -34,11 +34,11 @@ def make_repo(path: Path, branch: str = "main") -> Path:
     return path
 
 
-def review(repo: Path, llm: FakeOpenAI, *args: str, cwd: Path | None = None) -> tuple[int, str,
-                                                                                          Review]:
+def review(repo: Path, llm: FakeOpenAI, *args: str, cwd: Path | None = None,
+           env: dict[str, str] | None = None) -> tuple[int, str, Review]:
     out = repo.parent / "review.json"
     result = run_cli("review", "--local", "--base-url", llm.url, "--model", "m", "-o", str(out),
-                     *args, cwd=cwd or repo)
+                     *args, cwd=cwd or repo, env=env)
     review = Review.model_validate_json(out.read_text()) if out.exists() else None
     assert review is not None, result.stderr
     return result.code, result.stdout, review
@@ -174,3 +174,170 @@ def test_a_checkout_owned_by_another_user_says_how_to_trust_it(tmp_path: Path) -
     result = run_cli("review", "--local", "--repo", str(repo), env=env)
     assert result.code == 2
     assert f"git config --global --add safe.directory {repo}" in result.stderr
+
+
+# --- kinds of change that are not code --------------------------------------------------------
+
+def skipped(result: Review) -> dict[str, str]:
+    return {s.path: s.reason for s in result.skipped_files}
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed-range", "working-tree"])
+def test_a_submodule_bump_is_skipped_naming_both_commits_whatever_the_users_config(
+        tmp_path: Path, llm: FakeOpenAI, committed: bool) -> None:
+    sub = make_repo(tmp_path / "sub")
+    first = git(sub, "rev-parse", "HEAD")
+    commit(sub, "second", {"app.py": "X = 2\n"})
+    second = git(sub, "rev-parse", "HEAD")
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "--quiet", "add", str(sub),
+        "libs/sub")
+    git(repo, "-C", "libs/sub", "checkout", "-q", first)
+    git(repo, "add", "libs/sub")
+    git(repo, "commit", "-qm", "add the submodule")
+    git(repo, "checkout", "-qb", "feature")
+    git(repo, "-C", "libs/sub", "checkout", "-q", second)
+    (repo / "libs/sub/app.py").write_text("dirty = True\n")  # not this repository's change
+    if committed:
+        git(repo, "commit", "-qam", "bump")
+    config = tmp_path / "gitconfig"
+    config.write_text("[diff]\n\tsubmodule = log\n\tignoreSubmodules = all\n")
+
+    code, _, result = review(repo, llm, "--base", "main",
+                             *(["--head", "feature"] if committed else []),
+                             env=clean_env(GIT_CONFIG_GLOBAL=str(config)))
+
+    assert code == 0
+    assert skipped(result) == {"libs/sub": f"submodule libs/sub moved {first[:7]}..{second[:7]}"}
+    assert result.files_reviewed == [] and llm.requests == []
+
+
+def test_a_git_lfs_pointer_is_skipped_and_not_sent_to_the_model(tmp_path: Path,
+                                                                llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-qb", "feature")
+    commit(repo, "add a model", {
+        "model.onnx": "version https://git-lfs.github.com/spec/v1\noid sha256:"
+                      "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+                      "size 133742\n",
+        "load.py": "import onnx\n"})
+    llm.responder = lambda body: answer()
+
+    code, _, result = review(repo, llm, "--base", "main", "--head", "feature")
+
+    assert code == 0
+    assert result.files_reviewed == ["load.py"]
+    assert skipped(result) == {"model.onnx": "Git LFS pointer"}
+    assert "oid sha256" not in sent_files(llm)
+
+
+def test_untracked_symlinks_and_nested_repositories_are_listed_not_dropped(
+        tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    (repo / "assets").mkdir()
+    (repo / "assets" / "a.txt").write_text("a\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "assets")
+    (repo / "to-folder").symlink_to("assets")
+    (repo / "to-file").symlink_to("app.py")
+    (repo / "dangling").symlink_to("nowhere")
+    nested = make_repo(repo / "vendored-checkout")
+    llm.responder = lambda body: answer()
+
+    code, _, result = review(repo, llm, "--base", "main")
+
+    assert code == 0
+    assert skipped(result) == {
+        "to-folder": "symlink to assets", "to-file": "symlink to app.py",
+        "dangling": "symlink to nowhere",
+        "vendored-checkout": f"submodule vendored-checkout added at "
+                             f"{git(nested, 'rev-parse', '--short=7', 'HEAD')}"}
+
+
+# --- where people run it: CI clones, bare repositories ---------------------------------------
+
+def diverged(tmp_path: Path) -> Path:
+    """An upstream whose main moved on after feature branched off."""
+    upstream = make_repo(tmp_path / "upstream")
+    for n in range(3):
+        commit(upstream, f"main {n}", {"app.py": f"N = {n}\n"})
+    git(upstream, "checkout", "-qb", "feature")
+    commit(upstream, "feature work", {"feature.py": "F = 1\n"})
+    git(upstream, "checkout", "-q", "main")
+    commit(upstream, "main moves on", {"old.txt": "later\n"})
+    return upstream
+
+
+def test_a_shallow_ci_clone_without_the_merge_base_says_how_to_fetch_it(
+        tmp_path: Path, llm: FakeOpenAI) -> None:
+    upstream = diverged(tmp_path)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature",
+                    f"file://{upstream}", str(clone)], check=True, env=clean_env())
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
+
+    result = run_cli("review", "--local", "--base", "origin/main", "--base-url", llm.url,
+                     cwd=clone)
+
+    assert result.code == 1
+    assert result.stderr == (
+        "reviewer: error: origin/main and HEAD have no common ancestor in this shallow clone: "
+        "fetch the whole history (GIT_DEPTH: 0 in the CI job, or git fetch --unshallow), or "
+        "pass --base a commit that exists here\n")
+
+
+def test_a_shallow_clone_reviews_once_unshallowed(tmp_path: Path, llm: FakeOpenAI) -> None:
+    upstream = diverged(tmp_path)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature",
+                    f"file://{upstream}", str(clone)], check=True, env=clean_env())
+    git(clone, "fetch", "-q", "--unshallow", "origin", "main:refs/remotes/origin/main")
+    llm.responder = lambda body: answer()
+
+    code, _, result = review(clone, llm, "--base", "origin/main", "--head", "HEAD")
+
+    assert code == 0 and result.files_reviewed == ["feature.py"]
+
+
+def test_unrelated_histories_say_there_is_no_common_ancestor(tmp_path: Path,
+                                                             llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-q", "--orphan", "other")
+    commit(repo, "unrelated", {"x.py": "X = 1\n"})
+
+    result = run_cli("review", "--local", "--base", "main", "--head", "other",
+                     "--base-url", llm.url, cwd=repo)
+
+    assert result.code == 1
+    assert result.stderr == ("reviewer: error: main and other have no common ancestor "
+                             "(unrelated histories): pass --base a commit that the change grew "
+                             "from\n")
+
+
+def test_a_bare_repository_without_head_is_a_usage_error(tmp_path: Path,
+                                                         llm: FakeOpenAI) -> None:
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(make_repo(tmp_path / "repo")),
+                    str(bare)], check=True, env=clean_env())
+
+    result = run_cli("review", "--local", "--base", "main", "--base-url", llm.url, cwd=bare)
+
+    assert result.code == 2
+    assert result.stderr == ("reviewer: error: a bare repository has no working tree: "
+                             "pass --head\n")
+
+
+def test_a_bare_repository_with_head_reviews_the_range(tmp_path: Path, llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "checkout", "-qb", "feature")
+    commit(repo, "Add f", {"feature.py": "def f():\n    return 1\n"})
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True,
+                   env=clean_env())
+    llm.responder = lambda body: answer()
+
+    code, _, result = review(bare, llm, "--base", "main", "--head", "feature", cwd=bare)
+
+    assert code == 0
+    assert result.files_reviewed == ["feature.py"]
+    assert result.local is not None and result.local.head_sha == git(repo, "rev-parse", "HEAD")
