@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from reviewer.config import Settings, reveal
 from reviewer.errors import SpecError
 from reviewer.model import Severity
+from reviewer.text import BOM, clean, decode
 
 RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")  # git cannot fetch an abbreviated SHA
@@ -75,8 +76,12 @@ class Spec:
 
 
 def parse_rules(text: str, file: str) -> list[Rule]:
-    """Parse one rule file: one or more front-matter blocks, each followed by its body."""
-    lines = text.splitlines()
+    """Parse one rule file: one or more front-matter blocks, each followed by its body.
+
+    A byte-order mark and CRLF or CR line ends are accepted (editors on Windows write them).
+    Raises SpecError naming file and line.
+    """
+    lines = text.removeprefix(BOM).splitlines()
     if not lines or lines[0].strip() != "---":
         raise SpecError(f"{file}:1: a rule file must start with a '---' front-matter line")
     fences = [i for i, ln in enumerate(lines) if ln.rstrip() == "---"]
@@ -119,7 +124,11 @@ def _header(text: str, file: str, line: int) -> RuleHeader:
 
 
 def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None = None) -> Spec:
-    """Load and validate every rule file under root (README.md files are documentation)."""
+    """Load and validate every rule file under root (README.md files are documentation).
+
+    Files are read as text.decode reads bytes: UTF-8 (with or without a byte-order mark), else
+    legacy single-byte text, so a rule saved by any editor loads. Raises SpecError.
+    """
     if not root.is_dir():
         raise SpecError(f"spec directory {source} does not exist")
     rules: list[Rule] = []
@@ -127,8 +136,8 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
     for path in sorted(root.rglob("*.md")):
         if path.name.lower() == "readme.md" or ".git" in path.parts:
             continue
-        rel = path.relative_to(root).as_posix()
-        for rule in parse_rules(path.read_text(encoding="utf-8"), rel):
+        rel = clean(path.relative_to(root).as_posix())  # a non-UTF-8 name must still print
+        for rule in parse_rules(decode(path.read_bytes()), rel):
             if rule.id in seen:
                 raise SpecError(f"{rel}:{rule.line}: rule id {rule.id} is already used in "
                                 f"{seen[rule.id]}")

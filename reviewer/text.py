@@ -6,15 +6,23 @@ rule: UTF-8 where it is UTF-8 (a leading byte-order mark dropped); any line that
 as Windows-1252, and bytes that even that leaves undefined as Latin-1, so every byte becomes a
 character and a reader (or the model) still sees ``Jürgen`` rather than a replacement mark.
 Decoding line by line keeps one odd line from changing how the rest of a patch is read.
+Text that starts with a UTF-16 byte-order mark (what Windows editors call "Unicode") is read as
+UTF-16 when it decodes as such; git itself treats such files as binary, but a rule file may be one.
 """
 
 from __future__ import annotations
 
 BOM = "\ufeff"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def decode(data: bytes) -> str:
     """Text from bytes of unknown encoding; never raises (see the module's rule)."""
+    if data.startswith(UTF16_BOMS):
+        try:
+            return data.decode("utf-16").removeprefix(BOM)
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError:

@@ -225,6 +225,14 @@ def test_rules_for_several_paths_keeps_spec_order_and_no_paths_selects_nothing(
     assert loaded.rules_for([]) == ()
 
 
+def test_parse_rules_accepts_a_byte_order_mark_and_crlf_line_ends_in_text() -> None:
+    text = "\ufeff" + rule("WIN-001", body="Line one.\n\nLine two.").replace("\n", "\r\n")
+
+    [parsed] = spec.parse_rules(text, "win.md")
+
+    assert (parsed.id, parsed.title, parsed.body) == ("WIN-001", "A rule", "Line one.\n\nLine two.")
+
+
 # --- errors: file and line, one line, exit 1 ------------------------------------------------
 
 HEADER_OK = "---\nid: ABC-001\ntitle: t\nseverity: major\n---\nText.\n"
