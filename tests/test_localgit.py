@@ -157,8 +157,9 @@ def test_empty_change_asks_no_model(tmp_path: Path, llm: FakeOpenAI) -> None:
     assert code == 0
     assert llm.requests == []
     assert result.summary == "Nothing to review: the change is empty."
-    assert result.score == 100 and result.verdict == "approve"
-    assert "Score 100/100" in stdout
+    # A review that read nothing never shows 100 or approve (DESIGN.md, exit codes).
+    assert result.score is None and result.verdict == "comment"
+    assert "Score 100/100" not in stdout
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving the checkout to another user needs root")
