@@ -43,7 +43,8 @@ class InlineReport:
     rejected: int = 0  # GitLab refused the position: shown in the summary instead
 
 
-def _table(findings: Sequence[PlacedFinding], report: InlineReport | None) -> list[str]:
+def _table(findings: Sequence[PlacedFinding], report: InlineReport | None,
+           left_out: list[str]) -> list[str]:
     if not findings:
         return ["No findings."]
     rows = []
@@ -53,6 +54,8 @@ def _table(findings: Sequence[PlacedFinding], report: InlineReport | None) -> li
         rows.append(f"| {f.severity} | {where}{thread} | {cell(f.rule or '-')} | "
                     f"{cell(clip(f.title, MAX_TITLE))} |")
     kept, cut = _bounded(rows, BUDGETS["table"])
+    if cut:
+        left_out.append(f"{cut} finding(s) from the table")
     return ["| Severity | Location | Rule | Finding |", "|---|---|---|---|", *kept,
             *([f"| … | {cut} more finding(s) not shown | | |"] if cut else [])]
 
@@ -107,7 +110,7 @@ def _committable(text: str) -> bool:
     return "```" not in text and not CODE_QUICK_ACTION.search(text) and len(text) <= MAX_TEXT
 
 
-def _details(findings: Sequence[PlacedFinding]) -> list[str]:
+def _details(findings: Sequence[PlacedFinding], left_out: list[str]) -> list[str]:
     out: list[str] = []
     for f in findings:
         part = [f"**{cell(clip(f.title, MAX_TITLE))}** ({code(location(f))}, {f.severity})", "",
@@ -116,13 +119,17 @@ def _details(findings: Sequence[PlacedFinding]) -> list[str]:
             part += ["", "Suggested change:", "", _code_block(f.suggestion)]
         out.append("\n".join([*part, ""]))
     kept, cut = _bounded(out, BUDGETS["details"])
+    if cut:
+        left_out.append(f"the details of {cut} finding(s)")
     return kept + ([f"_… and {cut} more not shown here._", ""] if cut else [])
 
 
-def _listing(title: str, items: Sequence[str]) -> list[str]:
+def _listing(title: str, items: Sequence[str], left_out: list[str]) -> list[str]:
     if not items:
         return []
     kept, cut = _bounded(items, BUDGETS["lists"])
+    if cut:
+        left_out.append(f"{cut} of the {title.lower()} list")
     more = [f"… and {cut} more"] if cut else []
     return [f"**{title}:** " + ", ".join([*kept, *more]), ""]
 
@@ -145,20 +152,24 @@ def summary_note(review: Review, report: InlineReport | None = None,
     ours = [f for f in ordered if f.in_change]
     elsewhere = [f for f in ordered if not f.in_change]
     here = [f for f in ours if not report or f.fingerprint not in report.inline]
-    lines = [MARKER, _heading(review), "", inert(clip(review.summary, MAX_TEXT)), "",
-             *_table(ours, report), "", *_inline_line(ours, report)]
+    left_out: list[str] = []
+    lines = [inert(clip(review.summary, MAX_TEXT)), "", *_table(ours, report, left_out), "",
+             *_inline_line(ours, report)]
     if here:
-        lines += ["<details><summary>Findings in detail</summary>", "", *_details(here),
-                  "</details>", ""]
+        lines += ["<details><summary>Findings in detail</summary>", "",
+                  *_details(here, left_out), "</details>", ""]
     lines += _listing("About files not in this change", [
-        f"{code(location(f))} {f.severity}: {cell(clip(f.title, MAX_TITLE))}" for f in elsewhere])
+        f"{code(location(f))} {f.severity}: {cell(clip(f.title, MAX_TITLE))}" for f in elsewhere],
+        left_out)
     lines += _listing("Not reviewed", [f"{code(n.path)} ({cell(n.reason)})"
-                                       for n in review.coverage.not_reviewed])
+                                       for n in review.coverage.not_reviewed], left_out)
     lines += _listing("Skipped by policy", [f"{code(s.path)} ({cell(s.reason)})"
-                                            for s in review.skipped_files])
+                                            for s in review.skipped_files], left_out)
     lines += [_footer(review), "", "<details><summary>Review JSON</summary>", "",
               _json_block(review, artifact), "", "</details>"]
-    return "\n".join(lines)
+    notice = [f"_Too long for one note: {'; '.join(left_out)} left out here. The whole review "
+              f"is in {artifact}._", ""] if left_out else []
+    return "\n".join([MARKER, _heading(review), "", *notice, *lines])
 
 
 def _footer(review: Review) -> str:

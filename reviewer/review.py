@@ -145,7 +145,8 @@ def _gitlab(settings: Settings, target: Target) -> GitLab:
         job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
         raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
                           "token with the api scope, or pass --token")
-    return GitLab(target.url, token, timeout=settings.timeout)
+    return GitLab(target.url, token, timeout=settings.timeout,
+                  max_file_bytes=settings.max_file_bytes)
 
 
 def _merge_request(client: GitLab, target: Target) -> Source:

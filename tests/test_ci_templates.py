@@ -38,7 +38,7 @@ NON_DEFAULTS: dict[str, Any] = {
     "base_url": "http://vllm.internal:8000/v1",
     "spec": "https://gitlab.example.com/group/rules.git", "spec_ref": "v2",
     "fail_under": "60", "fail_on": "critical", "exclude": "docs/**,*.md",
-    "allow_failure": False, "when": "manual", "review_drafts": True,
+    "allow_failure": [4], "when": "manual", "review_drafts": True,
     "manual_pipelines": False, "extra_args": "--max-input-tokens 12000",
 }
 BLOCK = re.compile(r"\$\[\[(.*?)\]\]")
@@ -169,7 +169,8 @@ def test_component_job_validates_against_gitlab_schema_after_interpolation(
     assert list(jobs) == [name]
     job = jobs[name]
     assert job["stage"] == given.get("stage", "test")
-    assert job["allow_failure"] is given.get("allow_failure", True)  # a YAML boolean, not text
+    # Could not review (1) and incomplete (4) warn by default; a failing gate (3) blocks.
+    assert job["allow_failure"] == {"exit_codes": given.get("allow_failure", [1, 4])}
     # Boolean inputs reach variables as text, never as a YAML boolean (refused by some GitLab).
     drafts = "true" if given.get("review_drafts", False) else "false"
     assert job["variables"]["REVIEWER_INPUT_DRAFTS"] == f"drafts-{drafts}"
@@ -203,15 +204,18 @@ def test_component_offers_the_inputs_the_issue_requires_with_descriptions() -> N
 def test_component_constrains_the_inputs_gitlab_can_check() -> None:
     declared = spec_inputs()
 
-    for name in ("allow_failure", "review_drafts", "manual_pipelines"):
+    for name in ("review_drafts", "manual_pipelines"):
         assert declared[name].get("type") == "boolean", name
+    assert declared["allow_failure"]["type"] == "array"
     assert set(declared["when"]["options"]) == {"on_success", "manual"}
     assert set(declared["fail_on"]["options"]) == {"", "info", "minor", "major", "critical",
                                                    "blocker"}
     with pytest.raises(AssertionError, match="not in"):
         resolve_inputs(declared, {"fail_on": "severe"})
     with pytest.raises(AssertionError, match="is not a boolean"):
-        resolve_inputs(declared, {"allow_failure": "maybe"})
+        resolve_inputs(declared, {"review_drafts": "maybe"})
+    with pytest.raises(AssertionError, match="is not a array"):
+        resolve_inputs(declared, {"allow_failure": True})
 
 
 @pytest.mark.parametrize("source", ["component", "classic"])

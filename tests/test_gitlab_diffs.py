@@ -264,7 +264,6 @@ def test_a_latin1_files_raw_diff_reaches_the_model_as_text(
 
 
 # review.py builds GitLab(...) without max_file_bytes for now, so the flag does not reach it.
-@pytest.mark.xfail(strict=True, reason="review.py does not pass settings.max_file_bytes yet")
 def test_a_file_over_max_file_bytes_is_listed_as_not_reviewed(
         gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
     project(gitlab, [SMALL, modified("many.py", many_hunks())])

@@ -192,3 +192,59 @@ def test_a_review_too_large_for_a_note_points_to_the_artifact() -> None:
 
     assert "see review.json, the job's artifact" in note
     assert not re.search(r"^`{3,}json$", note, re.MULTILINE)
+
+
+# --- GitLab's note limit (1,000,000 characters; 400 "Note is too long" beyond) -----------------
+
+GITLAB_NOTE_LIMIT = 1_000_000
+
+
+def huge_review() -> Review:
+    """What a 400-file merge request can produce: many long findings and long lists."""
+    findings = [placed_finding(path=f"src/module_{i % 400}.py", line=i, message="m" * 5000,
+                               title="t" * 1000, suggestion="s" * 3000,
+                               severity=("minor" if i % 7 else "blocker"),
+                               fingerprint=f"{i:016x}")
+                for i in range(1, 2001)]
+    skipped = [SkippedFile(path=f"assets/{'x' * 200}_{i}.png", reason="binary file")
+               for i in range(2000)]
+    return make_review(findings=findings, skipped_files=skipped,
+                       summary="Summary. " * 50_000)
+
+
+def test_a_huge_review_makes_a_summary_note_far_below_gitlabs_limit() -> None:
+    note = summary_note(huge_review(), artifact="[review.json](https://ci.example/-/jobs/9/"
+                        "artifacts/file/review.json)")
+
+    assert len(note) < GITLAB_NOTE_LIMIT // 2
+    assert "more finding(s) not shown" in note
+    assert "… and " in note  # the skipped list says how many it left out
+    notice = note.splitlines()[3]
+    assert notice.startswith("_Too long for one note: ")
+    assert notice.endswith(" left out here. The whole review is in [review.json]"
+                           "(https://ci.example/-/jobs/9/artifacts/file/review.json)._")
+    # The most severe come first: the table shows blockers before any minor finding.
+    rows = [ln for ln in note.splitlines() if ln.startswith("| blocker") or
+            ln.startswith("| minor")]
+    first_minor = next(i for i, r in enumerate(rows) if r.startswith("| minor"))
+    assert all(r.startswith("| blocker") for r in rows[:first_minor])
+    assert first_minor == sum(1 for i in range(1, 2001) if i % 7 == 0)
+
+
+def test_a_huge_finding_makes_an_inline_note_far_below_gitlabs_limit() -> None:
+    from reviewer.render import finding_note
+
+    f = placed_finding(title="t" * 900_000, message="m" * 900_000, suggestion="s" * 900_000)
+
+    note = finding_note(f, (0, "s" * 900_000))
+
+    assert len(note) < 50_000
+    assert "review.json" in note
+    assert "```suggestion" not in note  # too long to offer as a committable change
+
+
+def test_the_summary_of_a_review_without_a_score_shows_none() -> None:
+    note = summary_note(make_review(score=None, findings=[]))
+
+    assert note.splitlines()[1] == "## 🤖 Review: no score · 💬 comment"
+    assert "/100" not in note.split("<details><summary>Review JSON")[0]
