@@ -49,7 +49,7 @@ class ModelClient:
     mode_index: int = 0
     usage: Usage = field(default_factory=Usage)
     _client: openai.OpenAI | None = None
-    # Every prompt sent, as the server reads it, so a later one knows which prefix it has seen.
+    # Every prompt sent (or in flight), as a server reads it: which prefixes it may have seen.
     _sent: list[str] = field(default_factory=list, repr=False)
 
     @property
@@ -102,6 +102,7 @@ class ModelClient:
                   max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         while True:
             sent = self._with_mode(messages)
+            prompt, shared = self._remember(sent)
             try:
                 response = self.client().chat.completions.create(
                     model=self.model, messages=sent,  # type: ignore[arg-type]
@@ -110,14 +111,26 @@ class ModelClient:
                 )
                 break
             except openai.APIStatusError as exc:
+                self._sent.remove(prompt)  # refused: the server holds none of it
                 if self.mode == "plain" or not refuses_format(exc):
                     raise self._error(exc) from None
                 self.mode_index += 1  # the server cannot do this mode: try the next, remember it
                 log.info("%s refused %s structured output; trying %s", self.host,
                          MODES[self.mode_index - 1], self.mode)
             except openai.APIError as exc:
+                self._sent.remove(prompt)
                 raise self._error(exc) from None
-        return self._accept(response, _prompt_text(sent))
+        return self._accept(response, prompt, shared)
+
+    def _remember(self, sent: list[dict[str, Any]]) -> tuple[str, int]:
+        """The prompt as a server reads it, and how much of it this client sent before.
+
+        Noted before the answer comes, so requests in flight together share their prefix.
+        """
+        prompt = _prompt_text(sent)
+        shared = max((_common_prefix(prompt, old) for old in self._sent), default=0)
+        self._sent.append(prompt)
+        return prompt, shared
 
     def _error(self, exc: openai.APIError) -> ModelError:
         return ModelError(describe(exc, self.host, self.model, self.timeout, self.api_key))
@@ -138,14 +151,14 @@ class ModelClient:
             return {"response_format": {"type": "json_object", "schema": schema}}
         return {}
 
-    def _accept(self, response: Any, prompt: str) -> str:
+    def _accept(self, response: Any, prompt: str, shared: int) -> str:
         # A server may answer 200 with an error object and no choices (vLLM behind some proxies).
         choices = getattr(response, "choices", None)
         if not choices:
             said = words_of(getattr(response, "model_extra", None) or {})
             raise ModelError(f"model server at {self.host} returned no choices"
                              + (f": {one_line(said)}" if said else ""))
-        self._count(response, prompt)
+        self._count(response, len(prompt), shared)
         choice = choices[0]
         if choice.finish_reason == "length":
             raise _CutOff
@@ -154,12 +167,8 @@ class ModelClient:
             log.info("the answer was in message.%s, not message.content", where)
         return text
 
-    def _count(self, response: Any, prompt: str) -> None:
+    def _count(self, response: Any, chars: int, shared: int) -> None:
         self.usage.requests += 1
-        # A follow-up (repair, shorter answer) or a later request of the run repeats a prefix
-        # the server may have cached; only the rest must show in its count.
-        shared = max((_common_prefix(prompt, old) for old in self._sent), default=0)
-        self._sent.append(prompt)
         usage = response.usage
         if usage is None:
             return
@@ -167,7 +176,9 @@ class ModelClient:
         self.usage.completion_tokens += usage.completion_tokens or 0
         details = getattr(usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) or 0
-        check_seen(usage.prompt_tokens or 0, cached, len(prompt), shared)
+        # A follow-up (repair, shorter answer) or a later request of the run repeats a prefix
+        # the server may have cached; only the rest must show in its count.
+        check_seen(usage.prompt_tokens or 0, cached, chars, shared)
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:

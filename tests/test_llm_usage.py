@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,35 @@ def test_a_later_request_sharing_the_rules_needs_only_its_new_part_counted(
     assert warnings_of(caplog) == []
 
 
+def test_requests_in_flight_together_share_their_prefix(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # The second request reaches the server while the first is still answering; the server has
+    # the first one's prefix cached already, and its answer to the second comes back first.
+    first = review_request(added_lines(120), "src/a.py")
+    second = review_request(added_lines(120, start=500), "src/b.py")
+    with FakeOpenAI(cache="uncached-only", models=()) as fake:
+        fake.queue(Reply(content=answer(score=71), delay=1.0), answer(score=72))
+        client = client_for(fake.url)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            slow = pool.submit(client.review, first)
+            while not fake.requests:
+                time.sleep(0.01)
+            fast = pool.submit(client.review, second)
+            assert (slow.result().score, fast.result().score) == (71, 72)
+    assert warnings_of(caplog) == []
+
+
 # --- a context window that drops the start of the prompt (Ollama's num_ctx) --------------------
+
+def test_a_refused_format_is_no_prefix_seen_so_truncation_still_aborts(
+        request_: Request) -> None:
+    with FakeOpenAI(reject_formats={"json_schema"}, context_window=300, models=()) as fake:
+        fake.queue(answer())
+        with pytest.raises(ModelError, match="saw only 300 of about"):
+            client_for(fake.url).review(request_)
+    assert [r["response_format"]["type"] for r in fake.requests] == ["json_schema",
+                                                                   "json_object"]
+
 
 def test_a_first_request_cut_by_the_context_window_aborts_naming_the_settings(
         request_: Request) -> None:
