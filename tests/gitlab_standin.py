@@ -797,11 +797,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+# Note::MAX_NOTE_LENGTH; the model validation's message as the API returns it (seen in
+# renovatebot/renovate#7775 and NARKOZ/gitlab#610).
+MAX_NOTE_LENGTH = 1_000_000
+
+
+def _check_length(body: str) -> str:
+    if len(body) > MAX_NOTE_LENGTH:
+        raise _HTTPError(400, {"message": 'Note {:note=>["is too long (maximum is 1000000 '
+                                          'characters)"]}'})
+    return body
+
+
 def _require_body(req: _Request) -> str:
     body = req.arg("body")
     if not isinstance(body, str) or not body:
         raise _HTTPError(400, {"error": "body is missing"})
-    return body
+    return _check_length(body)
 
 
 def _own(req: _Request, note: Json) -> None:
@@ -931,7 +943,7 @@ def _update_note(store: _Store, req: _Request) -> Result:
         raise _HTTPError(400, {"error": "body, resolved are missing"})
     if body is not None:
         _own(req, note)
-        note.update(body=str(body), updated_at=store.now())
+        note.update(body=_check_length(str(body)), updated_at=store.now())
     if resolved is not None:
         _set_resolved(store, note, resolved, req.user)
     return 200, note
