@@ -44,10 +44,43 @@ class Section:
 def sections(patch: bytes) -> list[Section]:
     """Split `git diff` output into per-file sections, in git's order.
 
-    Text before the first `diff --git` line (none in git's output) is ignored.
+    Text before the first `diff --git` line (none in git's output) is ignored. A change of
+    type (file, symlink, submodule) comes out as one section, as GitLab sends it.
     """
-    return [_section(chunk) for chunk in SECTION_START.split(patch)
-            if chunk.startswith(b"diff --git ")]
+    found = [_section(chunk) for chunk in SECTION_START.split(patch)
+             if chunk.startswith(b"diff --git ")]
+    joined: list[Section] = []
+    for section in found:
+        if joined and _is_typechange(joined[-1], section):
+            joined[-1] = _typechange(joined[-1], section)
+        else:
+            joined.append(section)
+    return joined
+
+
+def _is_typechange(gone: Section, new: Section) -> bool:
+    # git prints a type change as the deletion and then the creation of one path (diffcore
+    # breaks the pair); `git diff --raw` shows it as one "T" entry.
+    return gone.deleted_file and new.new_file and gone.old_path == new.new_path
+
+
+def _typechange(gone: Section, new: Section) -> Section:
+    binary = next((b for b in (gone.body, new.body) if b and not b.startswith("@@")), None)
+    old_rows, new_rows = _rows(gone.body, "-"), _rows(new.body, "+")
+    body = binary or (f"@@ -{_span(old_rows, '-')} +{_span(new_rows, '+')} @@\n"
+                      + "".join(old_rows + new_rows) if old_rows or new_rows else "")
+    return Section(gone.old_path, new.new_path, new_file=False, deleted_file=False,
+                   renamed=False, copied=False, old_mode=gone.old_mode, new_mode=new.new_mode,
+                   body=body)
+
+
+def _rows(body: str, sign: str) -> list[str]:
+    return [ln for ln in body.splitlines(keepends=True)[1:] if ln[:1] in (sign, "\\")]
+
+
+def _span(rows: list[str], sign: str) -> str:
+    count = sum(1 for ln in rows if ln.startswith(sign))
+    return f"1,{count}" if count else "0,0"
 
 
 def has_git_headers(patch: bytes) -> bool:

@@ -3,8 +3,9 @@
 A table of awkward names (spaces, " b/" inside a name, text that looks like git's own header
 lines, quotes, tabs, backslashes, a newline, UTF-8 and Latin-1 bytes) crossed with every kind of
 change git prints (added, deleted, modified, renamed with and without edits, mode-only, binary,
-empty, symlink, copy), committed in a real repository and left in its working tree. The paths
-in review.json must be the real names, each file reviewed or skipped with its reason.
+empty, symlink, copy, a file that became a symlink and back), committed in a real repository
+and left in its working tree. The paths in review.json must be the real names, each file
+reviewed or skipped with its reason.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ NAMES: dict[str, tuple[bytes, str]] = {
     "latin-1": (b"J\xfcrgen.py", "Jürgen.py"),  # read as Latin-1: every byte a character
 }
 LINK_TARGET = "target.txt"
-REVIEWED_KINDS = ("added", "deleted", "modified", "renamed-to", "copy")
+REVIEWED_KINDS = ("added", "deleted", "modified", "renamed-to", "copy", "link-to-file")
 SKIPPED_KINDS = {"moved-to": "no textual changes", "mode": "mode changed 100644 → 100755",
                  "binary": "binary file", "empty": "empty file",
-                 "link": f"symlink to {LINK_TARGET}"}
+                 "link": f"symlink to {LINK_TARGET}", "file-to-link": f"symlink to {LINK_TARGET}"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -73,9 +74,12 @@ def rows(kind: str, ident: str, changed: int | None = None) -> bytes:
 
 
 def base_files(repo: Path, ident: str, name: bytes) -> None:
-    for kind in ("deleted", "modified", "renamed-from", "moved-from", "mode", "source"):
+    for kind in ("deleted", "modified", "renamed-from", "moved-from", "mode", "source",
+                 "file-to-link"):
         write(at(repo, kind, name), rows(kind, ident))
     write(at(repo, "binary", name), b"\x00\x01" + ident.encode())
+    at(repo, "link-to-file", name).parent.mkdir(parents=True, exist_ok=True)
+    at(repo, "link-to-file", name).symlink_to(LINK_TARGET)
 
 
 def change_files(repo: Path, ident: str, name: bytes) -> None:
@@ -94,6 +98,10 @@ def change_files(repo: Path, ident: str, name: bytes) -> None:
     at(repo, "link", name).parent.mkdir(parents=True, exist_ok=True)
     at(repo, "link", name).symlink_to(LINK_TARGET)
     write(at(repo, "copy", name), rows("source", ident))  # git -M: a copy is a new file
+    at(repo, "file-to-link", name).unlink()  # a change of type: one change, as GitLab shows it
+    at(repo, "file-to-link", name).symlink_to(LINK_TARGET)
+    at(repo, "link-to-file", name).unlink()
+    write(at(repo, "link-to-file", name), rows("link-to-file", ident))
 
 
 def table_repo(root: Path, idents: list[str], committed: bool) -> Path:
