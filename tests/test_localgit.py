@@ -287,6 +287,22 @@ def test_a_shallow_ci_clone_without_the_merge_base_says_how_to_fetch_it(
         "pass --base a commit that exists here\n")
 
 
+def test_a_base_a_shallow_clone_never_fetched_says_the_clone_is_shallow(
+        tmp_path: Path, llm: FakeOpenAI) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature",
+                    f"file://{diverged(tmp_path)}", str(clone)], check=True, env=clean_env())
+
+    result = run_cli("review", "--local", "--base", "origin/main", "--base-url", llm.url,
+                     cwd=clone)
+
+    assert result.code == 2
+    assert result.stderr == (
+        f"reviewer: error: --base 'origin/main' is not a commit in {clone}: this clone is "
+        "shallow and may not have it (git fetch origin <branch>, or GIT_DEPTH: 0 in the CI "
+        "job)\n")
+
+
 def test_a_shallow_clone_reviews_once_unshallowed(tmp_path: Path, llm: FakeOpenAI) -> None:
     upstream = diverged(tmp_path)
     clone = tmp_path / "clone"
