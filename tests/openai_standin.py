@@ -62,6 +62,7 @@ class Reply:
     cached_tokens: int | None = None  # override: usage.prompt_tokens_details.cached_tokens
     reasoning: str | None = None  # text of the reasoning field, when there is one
     reasoning_field: str = "reasoning_content"  # or "reasoning" (Ollama, later vLLM)
+    body: JSON | None = None  # sent as it is, with status: e.g. an error object with a 200
     delay: float = 0.0  # seconds to wait before answering (timeout tests)
 
 
@@ -311,7 +312,9 @@ class FakeOpenAI:
             return _error(500, "no scripted reply")
         if isinstance(reply, str):
             reply = Reply(content=reply)
-        if reply.status != 200:
+        if reply.body is not None:
+            answer = _Answer(reply.status, reply.body)
+        elif reply.status != 200:
             answer = _error(reply.status, reply.error, style=reply.error_style or self.error_style)
         else:
             answer = _Answer(200, _completion(body, reply, self._count(body)))

@@ -127,3 +127,13 @@ def test_a_model_error_is_a_reviewer_error(request_: Request) -> None:
         fake.queue(Reply(status=403, error="Not authenticated"))
         with pytest.raises(ModelError, match=r"HTTP 403: Not authenticated$"):
             client_for(fake.url).review(request_)
+
+
+def test_a_200_carrying_an_error_and_no_choices_shows_the_error(request_: Request) -> None:
+    error = {"object": "error", "message": "The model `m` does not exist.", "type": "NotFound",
+             "param": None, "code": 404}
+    with FakeOpenAI(models=()) as fake:
+        fake.queue(Reply(body=error))
+        message = review_error(client_for(fake.url), request_)
+    assert message == ("model server at 127.0.0.1 returned no choices: "
+                       "The model `m` does not exist.")

@@ -214,6 +214,16 @@ def test_fastapi_422_is_a_list_of_field_errors() -> None:
                                            "input": None}]}
 
 
+def test_a_raw_body_is_sent_as_it_is(fake: FakeOpenAI) -> None:
+    # vLLM workers behind some gateways answer 200 with an error object and no choices.
+    error = {"object": "error", "message": "The model `m` does not exist.", "code": 404}
+    fake.queue(Reply(body=error))
+    result = chat(client_for(fake))
+    # The SDK does not validate: fields it declares ("object") become attributes, others extra.
+    assert result.model_extra == {"message": "The model `m` does not exist.", "code": 404}
+    assert getattr(result, "choices", None) is None
+
+
 def test_a_reply_can_override_the_error_style(fake: FakeOpenAI) -> None:
     fake.queue(Reply(status=404, error="model 'x' not found, try pulling it first",
                      error_style="ollama"))
