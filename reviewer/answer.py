@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from reviewer.model import ModelAnswer
 
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+THINK_END = re.compile(r"</think>", re.IGNORECASE)
 # A lone surrogate (a JSON "\ud800") cannot be written as UTF-8; a NUL is refused by GitLab's
 # database; other C0 controls only garble a terminal. Tab, newline and carriage return stay.
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -84,9 +85,8 @@ def _objects(text: str) -> list[dict[str, Any]]:
 
 
 def _outside_thinking(text: str) -> str:
-    text = THINK.sub("", text)
     # Some servers strip the opening tag of the reasoning but keep the closing one.
-    return text.rsplit("</think>", 1)[-1] if "</think>" in text.lower() else text
+    return THINK_END.split(THINK.sub("", text))[-1]
 
 
 def holds_json(text: str) -> bool:

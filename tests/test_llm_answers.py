@@ -68,7 +68,7 @@ def test_think_block_holding_a_draft_answer_loses_to_the_answer_after_it(
 def test_reasoning_with_only_its_closing_tag_is_skipped(
         llm: FakeOpenAI, request_: Request) -> None:
     # Some servers strip the opening <think> but keep the closing one.
-    reply = f"The dict {{a: 1}} is fine, {answer(score=12)} was my draft.</think>{answer(score=84)}"
+    reply = f"The dict {{a: 1}} is fine, {answer(score=12)} was my draft.</THINK>{answer(score=84)}"
     assert reviewed(llm, request_, reply).score == 84
     assert len(llm.requests) == 1
 
