@@ -14,6 +14,7 @@ from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, ModelError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
 from reviewer.llm import ModelClient
+from reviewer.llm_errors import one_line
 from reviewer.localgit import LocalChange, read_change
 from reviewer.model import (
     LocalInfo,
@@ -108,27 +109,24 @@ class Read:
 
 def _ask(model: ModelClient, requests: Sequence[prompt.Request]
          ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
-    """Every request's answer; a request that fails for good leaves its files not reviewed,
-    and when all fail the first error is raised (a review of nothing is not posted)."""
+    """Every request's answer; a request that fails for good leaves its files not reviewed
+    (with a warning), and when all fail the first error is raised alone (a review of nothing
+    is not posted, and the job's one error line says why)."""
     answered: list[tuple[prompt.Request, ModelAnswer]] = []
-    failed: list[diff.Skipped] = []
-    first: ModelError | None = None
+    failures: list[tuple[prompt.Request, ModelError]] = []
     for request in requests:
         try:
             answered.append((request, model.review(request)))
         except ModelError as exc:
-            log.warning("a model request failed (%s); its files are listed as not reviewed", exc)
-            first = first or exc
-            reason = f"the model failed: {_short(str(exc))}"
-            failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
-    if requests and not answered and first is not None:
-        raise first
+            failures.append((request, exc))
+    if failures and not answered:
+        raise failures[0][1]
+    failed: list[diff.Skipped] = []
+    for request, exc in failures:
+        log.warning("a model request failed (%s); its files are listed as not reviewed", exc)
+        reason = f"the model failed: {one_line(str(exc), 160)}"
+        failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
     return answered, failed
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:

@@ -182,6 +182,7 @@ def review_cli(repo: Path, llm: FakeOpenAI, report: Path) -> Any:
 
 def test_review_local_writes_a_valid_code_quality_report(repo: Path, llm: FakeOpenAI) -> None:
     llm.queue(answer(findings=[finding("app.py", 2, "critical", title="Subtracts"),
+                               finding("app.py", 9, "minor", rule=None, title="Off the diff"),
                                finding("ghost.py", 9, "minor", rule=None, title="Invented")]))
     report = repo.parent / "out" / "gl-code-quality-report.json"
 
@@ -193,9 +194,11 @@ def test_review_local_writes_a_valid_code_quality_report(repo: Path, llm: FakeOp
     assert_valid(entries)
     assert [(e["location"]["path"], e["location"]["lines"]["begin"], e["check_name"],
              e["severity"]) for e in entries] == [("app.py", 2, "COR-001", "critical"),
-                                                  ("ghost.py", 9, "reviewer", "minor")]
+                                                  ("app.py", 9, "reviewer", "minor")]
     written = Review.model_validate_json((repo.parent / "review.json").read_text())
-    assert [e["fingerprint"] for e in entries] == [f.fingerprint for f in written.findings]
+    # A file the change does not have (ghost.py) would point the widget nowhere: left out.
+    assert [e["fingerprint"] for e in entries] == [f.fingerprint for f in written.findings
+                                                   if f.in_change]
 
 
 def test_an_unwritable_code_quality_path_fails_with_one_line(repo: Path,
@@ -206,11 +209,13 @@ def test_an_unwritable_code_quality_path_fails_with_one_line(repo: Path,
 
     result = review_cli(repo, llm, blocker / "report.json")
 
-    assert result.code == 1
-    assert result.stderr.startswith("reviewer: error: cannot write ")
-    assert str(blocker / "report.json") in result.stderr
+    # Found before the model is asked, so no answer is lost to a typo in a path: exit 2.
+    assert result.code == 2
+    assert result.stderr.startswith(f"reviewer: error: --codequality {blocker / 'report.json'} "
+                                    "cannot be written")
     assert result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
+    assert llm.requests == []
 
 
 def test_a_removed_line_is_reported_where_it_was_removed_in_the_new_file() -> None:
