@@ -122,9 +122,9 @@ def _ask(model: ModelClient, requests: Sequence[prompt.Request]
     if failures and not answered:
         raise failures[0][1]
     failed: list[diff.Skipped] = []
-    for request, exc in failures:
-        log.warning("a model request failed (%s); its files are listed as not reviewed", exc)
-        reason = f"the model failed: {one_line(str(exc), 160)}"
+    for request, error in failures:
+        log.warning("a model request failed (%s); its files are listed as not reviewed", error)
+        reason = f"the model failed: {one_line(str(error), 160)}"
         failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
     return answered, failed
 
