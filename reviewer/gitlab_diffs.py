@@ -14,13 +14,13 @@ once per run and only when some file needs it:
 
 The raw diff is bytes of unknown encoding and names unusual paths in git's C-style quoting;
 this module reads it as a stream, keeps only the wanted files, and matches them by their exact
-paths, so no name is mangled and a huge change is never held in memory whole.
+paths (read from each file's header by reviewer.gitpatch, the one reader of git's format), so
+no name is mangled and a huge change is never held in memory whole.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -28,16 +28,12 @@ from typing import Any, cast
 import gitlab
 import requests
 
-from reviewer import text
+from reviewer import gitpatch, text
 from reviewer.diff import Change
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (old_path, new_path), exactly as GitLab's JSON gives them
 
-# git's C-style escapes (quote.c): the letter ones; any other byte comes as three octal digits.
-_ESCAPES = {b"a": 7, b"b": 8, b"t": 9, b"n": 10, b"v": 11, b"f": 12, b"r": 13, b'"': 34,
-            b"\\": 92}
-_ESCAPE = re.compile(rb"\\([0-7]{3})|\\(.)")
 _HEADER_LINES = 64  # git's extended header is a handful of lines; more is not a header
 
 
@@ -161,7 +157,8 @@ class _Section:
 
     def add(self, line: bytes) -> None:
         if not self.in_body and line.startswith(b"@@"):
-            self.in_body, self.name = True, _names(self.header)
+            named = gitpatch.section(b"".join(self.header))
+            self.in_body, self.name = True, (named.old_path, named.new_path)
         if not self.in_body:
             if len(self.header) < _HEADER_LINES:
                 self.header.append(line)
@@ -193,47 +190,3 @@ def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield line + b"\n"
     if rest:
         yield rest
-
-
-def _names(header: list[bytes]) -> Key | None:
-    """The exact old and new path of a section, from its ---/+++ lines.
-
-    git ends a name holding a space with a tab there, and quotes any name with a byte that
-    needs it, so these lines say unambiguously where a name ends (the "diff --git" line does
-    not: "a/x b/y b/z" splits two ways).
-    """
-    minus = _label(header, b"--- ")
-    plus = _label(header, b"+++ ")
-    if minus is None or plus is None:
-        return None
-    old = _path(minus, b"a/")
-    new = _path(plus, b"b/")
-    if old is None and new is None:
-        return None
-    return (old or new or ""), (new or old or "")
-
-
-def _label(header: list[bytes], prefix: bytes) -> bytes | None:
-    line = next((ln for ln in header if ln.startswith(prefix)), None)
-    if line is None:
-        return None
-    label = line[len(prefix):].removesuffix(b"\n")
-    return label.removesuffix(b"\t")  # git adds one tab after a name with a space
-
-
-def _path(label: bytes, prefix: bytes) -> str | None:
-    if label == b"/dev/null":
-        return None
-    if label.startswith(b'"') and label.endswith(b'"') and len(label) > 1:
-        label = _unquote(label[1:-1])
-    return text.decode(label.removeprefix(prefix))
-
-
-def _unquote(quoted: bytes) -> bytes:
-    """git's C-style quoting undone: octal escapes become the bytes they stand for."""
-    def one(match: re.Match[bytes]) -> bytes:
-        if match.group(1):
-            return bytes([int(match.group(1), 8)])
-        letter = match.group(2)
-        return bytes([_ESCAPES[letter]]) if letter in _ESCAPES else letter
-    return _ESCAPE.sub(one, quoted)

@@ -47,7 +47,7 @@ def sections(patch: bytes) -> list[Section]:
     Text before the first `diff --git` line (none in git's output) is ignored. A change of
     type (file, symlink, submodule) comes out as one section, as GitLab sends it.
     """
-    found = [_section(chunk) for chunk in SECTION_START.split(patch)
+    found = [section(chunk) for chunk in SECTION_START.split(patch)
              if chunk.startswith(b"diff --git ")]
     joined: list[Section] = []
     for section in found:
@@ -88,7 +88,9 @@ def has_git_headers(patch: bytes) -> bool:
     return SECTION_START.search(patch) is not None
 
 
-def _section(chunk: bytes) -> Section:
+def section(chunk: bytes) -> Section:
+    """One file's section, from its `diff --git` line on (its header alone will do: the names
+    and modes come from the header, and the body is then empty)."""
     lines = chunk.split(b"\n")
     fields: dict[str, bytes] = {}
     body = b""

@@ -105,10 +105,10 @@ def test_every_name_is_named_exactly_for_every_kind_of_change(
         assert (code, found) == (0, [(p, "reviewed") for p in sorted(named)])
     elif kind == "binary":
         assert all("binary" in why for _, why in found), found
-    else:
-        # TODO(diff.py's change kinds): tighten to "mode changed 100644 → 100755" and to the
-        # pure rename's own reason once skip_reason gives them.
-        assert all(why for _, why in found), found
+    elif kind == "mode only":
+        assert {why for _, why in found} == {"mode changed 100644 → 100755"}, found
+    else:  # renamed only
+        assert {why for _, why in found} == {"no textual changes"}, found
 
 
 @pytest.mark.parametrize("kind", REVIEWED)
@@ -163,6 +163,11 @@ def test_submodules_symlinks_lfs_pointers_and_modes_are_each_accounted_for(
     found = accounted(artifact)
     assert sorted(p for p, _ in found) == ["big asset.bin", "lib dir/sub", "link to", "new link",
                                            "new sub", "run me.sh"]
-    # TODO(diff.py's change kinds): tighten to "submodule lib dir/sub moved 1111111..2222222",
-    # "symlink", "Git LFS pointer" (skipped by policy), and "run me.sh" reviewed, once they land.
-    assert code == 0 and all(why for _, why in found), found
+    assert code == 0
+    assert found == [("big asset.bin", "Git LFS pointer"),
+                     ("lib dir/sub", "submodule lib dir/sub moved 1111111..2222222"),
+                     ("link to", "symlink to new target (was to old target)"),
+                     ("new link", "symlink to x y"),
+                     ("new sub", "submodule new sub added at 3333333"),
+                     ("run me.sh", "reviewed")]
+    assert artifact["coverage"]["files_not_reviewed"] == 0
