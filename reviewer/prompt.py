@@ -83,7 +83,8 @@ def _row(line: DiffLine) -> str:
 
 def _units(file: FileDiff, budget_chars: int) -> list[_Unit] | None:
     """A file as one unit, or split by hunks when it alone exceeds the budget."""
-    label = file.status if file.status != "renamed" else f"renamed from {file.old_path}"
+    moved = file.status in ("renamed", "copied")
+    label = f"{file.status} from {file.old_path}" if moved else file.status
     head = f"File: {file.path} ({label})\n"
     hunks = [number_lines(h) for h in file.hunks]
     whole = head + "\n".join(hunks) + "\n"

@@ -114,11 +114,14 @@ def test_file_header_names_path_and_status() -> None:
     deleted = diff_of("src/gone.py", "@@ -1 +0,0 @@\n-a\n", deleted_file=True)
     renamed = parse_change(Change("src/before.py", "src/after.py", "@@ -1 +1 @@\n-a\n+b\n",
                                   renamed_file=True))
-    user = user_of(only_request([modified, added, deleted, renamed]))
+    copied = parse_change(Change("src/base.py", "src/copy.py", "@@ -1 +1 @@\n-a\n+b\n",
+                                 copied_file=True))
+    user = user_of(only_request([modified, added, deleted, renamed, copied]))
     assert "File: src/mod.py (modified)\n" in user
     assert "File: src/new.py (added)\n" in user
     assert "File: src/gone.py (deleted)\n" in user
     assert "File: src/after.py (renamed from src/before.py)\n" in user
+    assert "File: src/copy.py (copied from src/base.py)\n" in user
 
 
 # --- data markers and prompt injection --------------------------------------------------------
