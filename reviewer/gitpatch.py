@@ -50,11 +50,11 @@ def sections(patch: bytes) -> list[Section]:
     found = [section(chunk) for chunk in SECTION_START.split(patch)
              if chunk.startswith(b"diff --git ")]
     joined: list[Section] = []
-    for section in found:
-        if joined and _is_typechange(joined[-1], section):
-            joined[-1] = _typechange(joined[-1], section)
+    for part in found:
+        if joined and _is_typechange(joined[-1], part):
+            joined[-1] = _typechange(joined[-1], part)
         else:
-            joined.append(section)
+            joined.append(part)
     return joined
 
 
