@@ -54,10 +54,7 @@ def run(settings: Settings) -> Outcome:
     posted), and the other ReviewerErrors of its stages.
     """
     started = time.monotonic()
-    # Fail before the expensive part: an unwritable output would lose the model's answers.
-    publish.check_writable(settings.output, "--output")
-    if settings.codequality:
-        publish.check_writable(settings.codequality, "--codequality")
+    _check_outputs(settings)
     client, source = _source(settings)
     rules = spec.from_settings(settings)
     files, skipped = diff.select(source.changes, settings.exclude)
@@ -79,16 +76,29 @@ def run(settings: Settings) -> Outcome:
     review = assemble(settings, source, rules, Read(files, by_path, answered, limits),
                       [s for s in skipped if not s.limit], model
                       ).model_copy(update={"timings": timings})
-    publish.write_artifact(review, settings.output)
-    if settings.codequality:
-        publish.write_codequality(review, settings.codequality, by_path)
-    posted = None
-    if client and source.mr and not settings.dry_run:
-        posted = publish.post(client, source.mr, review, by_path, settings.max_inline,
-                              settings.inline, settings.artifact)
+    posted = _publish(settings, client, source, review, by_path)
     gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
                       settings.fail_on)
     return Outcome(review, posted, gate, incomplete=not review.coverage.complete)
+
+
+def _check_outputs(settings: Settings) -> None:
+    # Fail before the expensive part: an unwritable output would lose the model's answers.
+    publish.check_writable(settings.output, "--output")
+    if settings.codequality:
+        publish.check_writable(settings.codequality, "--codequality")
+
+
+def _publish(settings: Settings, client: GitLab | None, source: Source, review: Review,
+             by_path: dict[str, diff.FileDiff]) -> publish.Posted | None:
+    """Files first (review.json before anything is posted), then the merge request."""
+    publish.write_artifact(review, settings.output)
+    if settings.codequality:
+        publish.write_codequality(review, settings.codequality, by_path)
+    if client and source.mr and not settings.dry_run:
+        return publish.post(client, source.mr, review, by_path, settings.max_inline,
+                            settings.inline, settings.artifact)
+    return None
 
 
 @dataclass(frozen=True)
