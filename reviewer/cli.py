@@ -85,8 +85,21 @@ def review(
                                                  "changes are split (default: 6000)",
                                                  "REVIEWER_MAX_INPUT_TOKENS", MODEL,
                                                  "--max-input-tokens")] = None,
-    timeout: Annotated[float | None, _opt("Seconds to wait for each answer (default: 300)",
-                                          "REVIEWER_TIMEOUT", MODEL, "--timeout")] = None,
+    timeout: Annotated[str | None, _opt("Seconds to wait for each answer, end to end "
+                                        "(default: 300)", "REVIEWER_TIMEOUT", MODEL,
+                                        "--timeout")] = None,
+    retries: Annotated[int | None, _opt("Retries of a call that failed for a passing reason "
+                                        "(429, 5xx, a reset connection); at most N+1 attempts "
+                                        "(default: 3)", "REVIEWER_RETRIES", MODEL,
+                                        "--retries")] = None,
+    deadline: Annotated[str | None, _opt("Time for the whole run from its start, e.g. 1800, "
+                                         "30m: no request starts after it, what was answered "
+                                         "is posted (default: none)", "REVIEWER_DEADLINE",
+                                         MODEL, "--deadline")] = None,
+    redact: Annotated[bool | None, _opt("Replace likely secrets in the diff before it is sent "
+                                        "to the model, and report each as a finding (default: "
+                                        "on)", "REVIEWER_REDACT", MODEL,
+                                        "--redact/--no-redact")] = None,
     spec: Annotated[str | None, _opt("Rules: a directory or git URL (default: bundled)",
                                      "REVIEWER_SPEC", SPEC, "--spec")] = None,
     spec_ref: Annotated[str | None, _opt("Branch, tag or full commit SHA of a spec git URL.",

@@ -22,6 +22,7 @@ from reviewer.model import Severity
 DEFAULT_BASE_URL = "http://localhost:11434/v1"
 DEFAULT_MODEL = "qwen2.5-coder:7b"
 EXAMPLE_URLS = {"base_url": "http://localhost:11434/v1", "gitlab_url": "https://gitlab.example.com"}
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 MANUAL_SOURCES = frozenset({"web", "api", "trigger", "pipeline", "schedule", "chat"})
 
 
@@ -57,6 +58,9 @@ class Settings(BaseSettings):
     max_input_tokens: int = Field(6000, ge=500, validation_alias=_env(
         "REVIEWER_MAX_INPUT_TOKENS"))
     timeout: float = Field(300.0, gt=0, validation_alias=_env("REVIEWER_TIMEOUT"))
+    retries: int = Field(3, ge=0, le=10, validation_alias=_env("REVIEWER_RETRIES"))
+    deadline: float | None = Field(None, gt=0, validation_alias=_env("REVIEWER_DEADLINE"))
+    redact: bool = Field(True, validation_alias=_env("REVIEWER_REDACT"))
 
     spec: str | None = Field(None, validation_alias=_env("REVIEWER_SPEC"))
     spec_ref: str | None = Field(None, validation_alias=_env("REVIEWER_SPEC_REF"))
@@ -113,6 +117,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL with a host; expected a form like "
                              f"{example}")
         return value.strip()
+
+    @field_validator("deadline", "timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        # "90", "90s", "30m", "1h": a job's timeout is written like that in GitLab.
+        if isinstance(value, str):
+            text = value.strip().lower()
+            unit = DURATION_UNITS.get(text[-1:]) if text else None
+            if unit:
+                return float(text[:-1]) * unit if text[:-1].replace(".", "", 1).isdigit() \
+                    else value
+        return value
 
     @field_validator("fail_on", mode="before")
     @classmethod

@@ -281,3 +281,23 @@ def test_a_base_url_without_scheme_and_host_is_a_usage_error_showing_the_form(
 def test_a_gitlab_url_without_scheme_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=re.escape("https://gitlab.example.com")):
         load_settings({"gitlab_url": "gitlab.example.com"})
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("90", 90.0), ("90s", 90.0), ("30m", 1800.0),
+                                              ("1h", 3600.0), ("1.5m", 90.0)])
+def test_deadline_and_timeout_read_durations_as_gitlab_writes_them(
+        monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float) -> None:
+    monkeypatch.setenv("REVIEWER_DEADLINE", raw)
+    assert load_settings({}).deadline == seconds
+    assert load_settings({"timeout": raw}).timeout == seconds
+
+
+@pytest.mark.parametrize("raw", ["soon", "-5", "0", "5x"])
+def test_a_duration_that_is_not_one_is_a_usage_error(raw: str) -> None:
+    with pytest.raises(UsageError, match="--deadline"):
+        load_settings({"deadline": raw})
+
+
+def test_retries_redaction_and_deadline_defaults() -> None:
+    settings = load_settings({})
+    assert (settings.retries, settings.redact, settings.deadline) == (3, True, None)
