@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reviewer import __version__
+from reviewer.clock import STARTED  # noqa: F401  (the run's clock starts at import)
 from reviewer.config import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, load_settings
 from reviewer.errors import ReviewerError, UsageError
 from reviewer.model import Review

@@ -33,3 +33,7 @@ class SpecError(ReviewerError):
 
 class ModelError(ReviewerError):
     """The model server failed or its answer could not be used."""
+
+
+class DeadlineExceeded(ReviewerError):
+    """--deadline passed before the work it bounds could be done."""
