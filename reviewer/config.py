@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -150,6 +151,19 @@ class Settings(BaseSettings):
             return f"[{self.output.as_posix()}]({self.ci_job_url}/artifacts/file/" \
                    f"{self.output.as_posix()})"
         return f"`{self.output.as_posix()}`"
+
+    def origin(self, field: str) -> str:
+        """Where a field's value came from, for messages: its flag or the variable that set it
+        (the first documented variable holding the value in use), or "default"."""
+        value = getattr(self, field)
+        value = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if value is None:
+            return "default"
+        info = Settings.model_fields[field]
+        for name in getattr(info.validation_alias, "choices", ()):
+            if os.environ.get(str(name), "").strip() == str(value):
+                return str(name)
+        return f"--{field.replace('_', '-')}"
 
     def secrets(self) -> list[str]:
         """Every secret value in use, for redaction of anything printed."""

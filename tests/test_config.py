@@ -301,3 +301,17 @@ def test_a_duration_that_is_not_one_is_a_usage_error(raw: str) -> None:
 def test_retries_redaction_and_deadline_defaults() -> None:
     settings = load_settings({})
     assert (settings.retries, settings.redact, settings.deadline) == (3, True, None)
+
+
+def test_origin_names_the_flag_or_the_variable_that_set_a_value(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITLAB_TOKEN", "glpat-from-gitlab-token")
+    monkeypatch.setenv("CI_MERGE_REQUEST_PROJECT_ID", "42")
+    monkeypatch.setenv("CI_PROJECT_ID", "7")
+
+    settings = load_settings({"mr": 5})
+
+    assert settings.origin("token") == "GITLAB_TOKEN"
+    assert settings.origin("project") == "CI_MERGE_REQUEST_PROJECT_ID"
+    assert settings.origin("mr") == "--mr"
+    assert settings.origin("api_key") == "default"
