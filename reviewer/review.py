@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from reviewer import __version__, check, coverage, diff, prompt, publish, spec
 from reviewer.config import Settings, reveal
-from reviewer.errors import ConfigError, ModelError
+from reviewer.errors import ConfigError, GitLabError, ModelError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
 from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
@@ -95,10 +95,14 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
     publish.write_artifact(review, settings.output)
     if settings.codequality:
         publish.write_codequality(review, settings.codequality, by_path)
-    if client and source.mr and not settings.dry_run:
+    if not (client and source.mr and not settings.dry_run):
+        return None
+    try:
         return publish.post(client, source.mr, review, by_path, settings.max_inline,
                             settings.inline, settings.artifact)
-    return None
+    except GitLabError as exc:
+        # The review itself is not lost: say where it is, so a retry or a person can use it.
+        raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None
 
 
 @dataclass(frozen=True)

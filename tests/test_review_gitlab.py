@@ -297,6 +297,8 @@ def test_artifact_is_written_before_posting_fails(
 
     assert result.code == 1
     assert "cannot post on merge request !7: GitLab answered 500" in result.stderr
+    assert f"(the review is saved in {out})" in result.stderr
+    assert result.stderr.count("\n") == 1
     assert Review.model_validate_json(out.read_text()).score == 77
 
 
