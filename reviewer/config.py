@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     ci_job_token: SecretStr | None = Field(None, validation_alias="CI_JOB_TOKEN")
     ci_server_host: str | None = Field(None, validation_alias="CI_SERVER_HOST")
     ci_job_url: str | None = Field(None, validation_alias="CI_JOB_URL")
+    ci_project_dir: Path | None = Field(None, validation_alias="CI_PROJECT_DIR")
 
     @field_validator("exclude", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reviewer import __version__, check, coverage, diff, prompt, publish, spec
+from reviewer import __version__, check, coverage, diff, prompt, publish, spec, spec_project
 from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, GitLabError, ModelError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
@@ -56,7 +56,7 @@ def run(settings: Settings) -> Outcome:
     started = time.monotonic()
     _check_outputs(settings)
     client, source = _source(settings)
-    rules = spec.from_settings(settings)
+    rules, notes = _rules(settings, client, source)
     files, skipped = diff.select(source.changes, settings.exclude)
     tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
@@ -74,7 +74,7 @@ def run(settings: Settings) -> Outcome:
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
     review = assemble(settings, source, rules, Read(files, by_path, answered, limits),
-                      [s for s in skipped if not s.limit], model
+                      [s for s in skipped if not s.limit], model, notes
                       ).model_copy(update={"timings": timings})
     posted = _publish(settings, client, source, review, by_path)
     gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
@@ -161,6 +161,30 @@ def _gitlab(settings: Settings, target: Target) -> GitLab:
                   max_file_bytes=settings.max_file_bytes)
 
 
+def _rules(settings: Settings, client: GitLab | None, source: Source
+           ) -> tuple[spec.Spec, list[str]]:
+    """The spec, and what the summary must say about it.
+
+    A spec folder inside the reviewed project (in CI) is read from the target branch at the
+    MR's base, so a merge request cannot rewrite the rules that judge it.
+    """
+    folder = spec_project.project_folder(settings.spec, settings.spec_dir,
+                                         settings.ci_project_dir)
+    mr = source.mr
+    if folder is None or client is None or mr is None:
+        return spec.from_settings(settings), []
+    ref = mr.base_sha or mr.target_branch
+    rules = spec.load_files(spec_project.read(client.gl, mr.project_id, folder, ref),
+                            f"{folder or '.'} on {mr.target_branch}", mr.target_branch,
+                            mr.base_sha or None)
+    changed = [p for c in mr.changes for p in (c.old_path, c.new_path)]
+    if not spec_project.changes_rules(changed, folder):
+        return rules, []
+    return rules, [f"This merge request changes the review rules in {folder or '.'}: they were "
+                   f"read from the target branch {mr.target_branch}, and the change is reviewed "
+                   "like any other file."]
+
+
 def _merge_request(client: GitLab, target: Target) -> Source:
     mr = client.fetch(target.project, client.find_iid(target))
     return Source(mr.changes, prompt.Context(mr.title, mr.description), mr=mr)
@@ -172,7 +196,8 @@ def _local(settings: Settings) -> Source:
 
 
 def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
-             policy: list[diff.Skipped], model: ModelClient) -> Review:
+             policy: list[diff.Skipped], model: ModelClient, notes: Sequence[str] = ()
+             ) -> Review:
     """The review artifact: findings checked against the diff, one score, one verdict, and
     the coverage that says how much of the change was read."""
     ids = frozenset(r.id for r in rules.rules)
@@ -190,7 +215,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     if not answers:
         summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
     notice = coverage.incomplete_notice(covered)
-    summary = "\n\n".join(p for p in (notice, summary) if p)
+    summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
     return Review(
         generated_at=datetime.now(UTC), tool_version=__version__,
         merge_request=_mr_info(source.mr), local=_local_info(source.local),

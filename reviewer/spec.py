@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +23,10 @@ from reviewer.model import Severity
 from reviewer.text import BOM, clean, decode
 
 RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
+# A spec is a folder of short Markdown files; beyond these it is a wrong path or an attack
+# (a huge file in every prompt, a repository walked for minutes).
+MAX_RULE_FILES = 500
+MAX_RULE_FILE_BYTES = 256 * 1024
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")  # git cannot fetch an abbreviated SHA
 SCP_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@host:group/spec.git
 
@@ -127,17 +131,55 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
     """Load and validate every rule file under root (README.md files are documentation).
 
     Files are read as text.decode reads bytes: UTF-8 (with or without a byte-order mark), else
-    legacy single-byte text, so a rule saved by any editor loads. Raises SpecError.
+    legacy single-byte text, so a rule saved by any editor loads. A spec over the limits
+    (MAX_RULE_FILES files, MAX_RULE_FILE_BYTES per file) is refused. Raises SpecError.
     """
     if not root.is_dir():
         raise SpecError(f"spec directory {source} does not exist")
+    paths = sorted(_rule_paths(root, source))
+    files = {}
+    for path in paths:
+        check_size(clean(path.relative_to(root).as_posix()), path.stat().st_size)
+        files[clean(path.relative_to(root).as_posix())] = path.read_bytes()
+    return load_files(files, source, ref, commit or _commit_of(root))
+
+
+def _rule_paths(root: Path, source: str) -> Iterator[Path]:
+    found = 0
+    for path in root.rglob("*.md"):
+        if path.name.lower() == "readme.md" or ".git" in path.relative_to(root).parts:
+            continue
+        found += 1
+        check_count(source, found)
+        yield path
+
+
+def check_count(source: str, count: int) -> None:
+    """Refuse a spec with more than MAX_RULE_FILES rule files (a wrong URL or folder)."""
+    if count > MAX_RULE_FILES:
+        raise SpecError(f"spec {source} has more than {MAX_RULE_FILES} rule files: point "
+                        "--spec/--spec-dir at the folder of the rules only")
+
+
+def check_size(file: str, size: int) -> None:
+    """Refuse a rule file over MAX_RULE_FILE_BYTES (rules are read by people and models)."""
+    if size > MAX_RULE_FILE_BYTES:
+        raise SpecError(f"{file}: {size:,} bytes, over the {MAX_RULE_FILE_BYTES:,}-byte limit "
+                        "of a rule file: split it or shorten it")
+
+
+def load_files(files: Mapping[str, bytes], source: str, ref: str | None,
+               commit: str | None) -> Spec:
+    """A spec from rule files given as {relative path: bytes} (a folder, a clone, GitLab).
+
+    README.md files are skipped; ids must be unique. Raises SpecError naming file and line.
+    """
     rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for path in sorted(root.rglob("*.md")):
-        if path.name.lower() == "readme.md" or ".git" in path.parts:
+    for rel in sorted(files):
+        if rel.rsplit("/", 1)[-1].lower() == "readme.md":
             continue
-        rel = clean(path.relative_to(root).as_posix())  # a non-UTF-8 name must still print
-        for rule in parse_rules(decode(path.read_bytes()), rel):
+        for rule in parse_rules(decode(files[rel]), rel):
             if rule.id in seen:
                 raise SpecError(f"{rel}:{rule.line}: rule id {rule.id} is already used in "
                                 f"{seen[rule.id]}")
@@ -145,7 +187,7 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
             rules.append(rule)
     if not rules:
         raise SpecError(f"spec {source} has no rules (*.md files with front matter)")
-    return Spec(source, ref, commit or _commit_of(root), tuple(rules))
+    return Spec(source, ref, commit, tuple(rules))
 
 
 def _commit_of(root: Path) -> str | None:
@@ -167,6 +209,23 @@ def bundled_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise SpecError("the bundled spec is missing from this installation: pass --spec")
+
+
+# The spec is data: cloning it runs nothing it or a template could bring (hooks, an fsmonitor
+# command, LFS smudging), and only http(s), ssh and git transports are allowed.
+SAFE_GIT_CONFIG = {"core.hooksPath": "/dev/null", "core.fsmonitor": "false",
+                   "protocol.allow": "never", "protocol.https.allow": "always",
+                   "protocol.http.allow": "always", "protocol.ssh.allow": "always",
+                   "protocol.git.allow": "always", "protocol.file.allow": "user"}
+
+
+def git_config_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """git configuration passed through the environment (GIT_CONFIG_COUNT, git 2.31+): it
+    applies to this command only and is never written to a .git/config."""
+    env = {"GIT_CONFIG_COUNT": str(len(settings))}
+    for n, (key, value) in enumerate(settings.items()):
+        env |= {f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": value}
+    return env
 
 
 @dataclass(frozen=True)
@@ -202,12 +261,12 @@ def strip_userinfo(url: str) -> str:
 def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator[Path]:
     """Shallow-clone url at ref into a temporary directory, removed afterwards."""
     clean = strip_userinfo(url)
-    env = {"GIT_TERMINAL_PROMPT": "0"}
+    settings = dict(SAFE_GIT_CONFIG)
     if credential:
         # An extra header through the environment: never in argv, the URL or .git/config.
         token = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
-        env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {token}"}
+        settings["http.extraHeader"] = f"Authorization: Basic {token}"
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1", **git_config_env(settings)}
     with tempfile.TemporaryDirectory(prefix="reviewer-spec-") as tmp:
         target = Path(tmp) / "spec"
         try:

@@ -391,6 +391,7 @@ class _Store:
         self.job_tokens: set[str] = set()
         self.projects: dict[int, Json] = {}
         self.mrs: dict[tuple[int, int], _MergeRequest] = {}
+        self.files: dict[tuple[int, str], dict[str, bytes]] = {}  # (project, ref) -> tree
         # Separate id ranges per kind, so confusing a note id with an iid fails loudly.
         bases = {"user": 1, "project": 1, "mr": 101, "version": 1001, "note": 5001, "thread": 1}
         self.ids = {kind: itertools.count(base) for kind, base in bases.items()}
@@ -603,6 +604,11 @@ class FakeGitLab:
                 "default_branch": "main",
             }
             return copy.deepcopy(self._store.projects[pid])
+
+    def add_files(self, project_id: int, ref: str, files: dict[str, bytes]) -> None:
+        """The repository's files at a ref (a branch name or a commit SHA), by path."""
+        with self._lock:
+            self._store.files[(project_id, ref)] = dict(files)
 
     def add_merge_request(
         self,
@@ -889,6 +895,42 @@ def _raw_diffs(store: _Store, req: _Request) -> Result:
     return 200, _Raw(raw)
 
 
+def _tree_files(store: _Store, req: _Request) -> dict[str, bytes]:
+    project = store.project(req)
+    ref = str(req.query.get("ref") or project["default_branch"])
+    if (project["id"], ref) not in store.files:
+        raise _HTTPError(404, {"message": "404 Tree Not Found"})
+    return store.files[(project["id"], ref)]
+
+
+def _repository_tree(store: _Store, req: _Request) -> Result:
+    """GET /projects/:id/repository/tree: entries under path (all depths with recursive=true);
+    404 "Tree Not Found" when the path is no folder at that ref (GitLab's repository API)."""
+    files, folder = _tree_files(store, req), str(req.query.get("path") or "").strip("/")
+    prefix = f"{folder}/" if folder else ""
+    entries: dict[str, str] = {}
+    for path in (p for p in files if p.startswith(prefix)):
+        parts = path[len(prefix):].split("/")
+        for depth in range(1, len(parts)):  # the folders on the way
+            entries[prefix + "/".join(parts[:depth])] = "tree"
+        entries[path] = "blob"
+    if not _truthy(req.query.get("recursive")):
+        entries = {p: k for p, k in entries.items() if "/" not in p[len(prefix):]}
+    if folder and not entries:
+        raise _HTTPError(404, {"message": "404 Tree Not Found"})
+    return 200, [{"id": hashlib.sha1(p.encode()).hexdigest(), "name": p.rsplit("/", 1)[-1],
+                  "type": kind, "path": p, "mode": "040000" if kind == "tree" else "100644"}
+                 for p, kind in sorted(entries.items())]
+
+
+def _raw_file(store: _Store, req: _Request) -> Result:
+    """GET /projects/:id/repository/files/:file_path/raw?ref=: the bytes, or 404."""
+    files, path = _tree_files(store, req), unquote(req.params["file"])
+    if path not in files:
+        raise _HTTPError(404, {"message": "404 File Not Found"})
+    return 200, _Raw(files[path], "text/plain; charset=utf-8")
+
+
 def _create_discussion(store: _Store, req: _Request) -> Result:
     mr, body, position = store.mr(req), _require_body(req), req.arg("position")
     if position is not None:
@@ -970,6 +1012,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], _Endpoint, bool]] = [
         ("GET", _P, lambda s, r: (200, s.project(r)), True),
         ("GET", _P + r"/merge_requests", _list_mrs, True),
         ("GET", _MR, lambda s, r: (200, s.mr(r).data), True),
+        ("GET", _P + r"/repository/tree", _repository_tree, True),
+        ("GET", _P + r"/repository/files/(?P<file>[^/]+)/raw", _raw_file, True),
         ("GET", _MR + r"/versions", _list_versions, False),
         ("GET", _MR + r"/versions/(?P<vid>[^/]+)", _get_version, False),
         ("GET", _MR + r"/diffs", _list_diffs, False),
