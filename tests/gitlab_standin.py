@@ -28,6 +28,7 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import Line, PatchSet
 
 from tests.loopback import Loopback
+from tests.quick_actions import Recorder
 
 Json = dict[str, Any]
 Result = tuple[int, Any]
@@ -396,6 +397,7 @@ class _Store:
         bases = {"user": 1, "project": 1, "mr": 101, "version": 1001, "note": 5001, "thread": 1}
         self.ids = {kind: itertools.count(base) for kind, base in bases.items()}
         self.last_time = datetime.now(UTC)
+        self.recorder = Recorder()  # what GitLab would run or notify for each note written
 
     def now(self) -> str:
         # Strictly increasing, so an edit always changes updated_at, even within a millisecond.
@@ -474,6 +476,7 @@ class _Store:
         }
         if position is not None:
             note["position"] = position
+        self.recorder.note(note["id"], body)
         return note
 
     def new_discussion(self, mr: _MergeRequest, note: Json, individual: bool) -> Json:
@@ -669,6 +672,11 @@ class FakeGitLab:
             base = base_sha or mr.versions[0]["base_commit_sha"]
             start = start_sha or mr.versions[0]["start_commit_sha"]
             self._store.add_version(mr, files, (base, start, head_sha), raw_diff)
+
+    @property
+    def recorder(self) -> Recorder:
+        """The quick actions and mentions GitLab would act on, from every note written."""
+        return self._store.recorder
 
     def discussions(self, project_id: int, iid: int) -> list[Json]:
         with self._lock:
@@ -986,6 +994,7 @@ def _update_note(store: _Store, req: _Request) -> Result:
     if body is not None:
         _own(req, note)
         note.update(body=_check_length(str(body)), updated_at=store.now())
+        store.recorder.note(note["id"], note["body"])
     if resolved is not None:
         _set_resolved(store, note, resolved, req.user)
     return 200, note
