@@ -28,9 +28,17 @@ class Posted:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a file atomically, so a crash never leaves half of it."""
-    path = path.resolve()
+    """Write a file atomically, so a crash never leaves half of it.
+
+    A path that names a device or a pipe (/dev/stdout, a FIFO) is written into as it is: a
+    rename would replace the device with a regular file.
+    """
     try:
+        if _special(path):
+            with path.open("w", encoding="utf-8") as out:
+                out.write(text)
+            return
+        path = path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -44,14 +52,26 @@ def write_text(path: Path, text: str) -> None:
         raise ReviewerError(f"cannot write {path}: {exc.strerror}") from None
 
 
+def _special(path: Path) -> bool:
+    """True for an existing path that is neither a regular file nor a folder."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def check_writable(path: Path, flag: str) -> None:
     """Raise UsageError unless a file can be written at path (its folder made if need be).
 
     Called before the first model request, so an answer is never lost to a typo in a path.
     """
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{flag} {path} cannot be written (permission denied)")
+        return
     target = path.resolve()
     if target.is_dir():
         raise UsageError(f"{flag} {path} is a directory: name a file, e.g. {path / 'x.json'}")
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"{flag} {path} cannot be written: {blocker} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=target.parent):

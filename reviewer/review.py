@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from reviewer import __version__, check, coverage, diff, prompt, publish, spec, spec_project
 from reviewer.config import Settings, reveal
-from reviewer.errors import ConfigError, GitLabError, ModelError
+from reviewer.errors import ConfigError, GitLabError, ModelError, UsageError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
 from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
@@ -87,6 +87,9 @@ def _check_outputs(settings: Settings) -> None:
     publish.check_writable(settings.output, "--output")
     if settings.codequality:
         publish.check_writable(settings.codequality, "--codequality")
+        if settings.codequality.resolve() == settings.output.resolve():
+            raise UsageError(f"--codequality and --output are both {settings.output}: the "
+                             "report would replace the review; give each its own file")
 
 
 def _publish(settings: Settings, client: GitLab | None, source: Source, review: Review,

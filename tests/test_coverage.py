@@ -223,7 +223,7 @@ def test_an_output_that_cannot_be_written_stops_the_run_before_any_model_request
     code, err, _, note = review(gitlab, llm, mr, tmp_path / "r.json", flag, target)
 
     assert code == 2
-    assert err.startswith(f"reviewer: error: {flag} {target} cannot be written")
+    assert err.startswith(f"reviewer: error: {flag} {target} cannot be written: ")
     assert err.count("\n") == 1
     assert llm.requests == [] and note == ""
 
@@ -236,3 +236,65 @@ def test_an_output_that_is_a_directory_is_a_usage_error(
 
     assert code == 2 and "is a directory" in err
     assert llm.requests == []
+
+
+def test_output_to_a_pipe_writes_into_it_and_leaves_it_a_pipe(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    mr = open_mr(gitlab, [SMALL])
+    llm.queue(answer(score=88))
+    fifo = tmp_path / "review.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+
+    code, err, _, _ = review(gitlab, llm, mr, tmp_path / "unused.json", "--output", str(fifo))
+    reader.join(timeout=30)
+
+    assert code == 0, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # not replaced by a regular file
+    assert Review.model_validate_json(received[0]).score == 88
+
+
+def test_output_to_dev_stdout_prints_the_review_json(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    mr = open_mr(gitlab, [SMALL])
+    llm.queue(answer(score=66))
+    env = clean_env(CI_SERVER_URL=gitlab.url, CI_MERGE_REQUEST_PROJECT_ID=str(mr["project_id"]),
+                    CI_MERGE_REQUEST_IID="7", REVIEWER_GITLAB_TOKEN=TOKEN,
+                    REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="test-model",
+                    REVIEWER_API_KEY=API_KEY)
+
+    result = run_cli("review", "--dry-run", "--output", "/dev/stdout", env=env)
+
+    assert result.code == 0, result.stderr
+    assert '"schema_version": 1' in result.stdout and '"score": 66' in result.stdout
+
+
+def test_the_same_path_for_review_and_code_quality_is_a_usage_error(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    mr = open_mr(gitlab, [SMALL])
+    out = tmp_path / "r.json"
+
+    code, err, _, _ = review(gitlab, llm, mr, out, "--codequality", str(out))
+
+    assert code == 2
+    assert "--codequality and --output are both" in err
+    assert llm.requests == []
+
+
+def test_an_output_under_a_file_says_which_file_is_in_the_way(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    mr = open_mr(gitlab, [SMALL])
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+
+    code, err, _, _ = review(gitlab, llm, mr, tmp_path / "r.json", "--output",
+                             str(blocker / "sub" / "review.json"))
+
+    assert code == 2
+    assert err.endswith(f"cannot be written: {blocker} is a file, not a folder\n")
