@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import gitlab
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from reviewer import gitlab_diffs
+from reviewer.clock import Clock
 from reviewer.config import Settings
 from reviewer.diff import Change
-from reviewer.errors import ConfigError, GitLabError, PositionRejected, UsageError
+from reviewer.errors import ConfigError, PositionRejected, UsageError
+from reviewer.gitlab_http import Client, Origins, errors, no_mr, no_project, transient
+from reviewer.retry import BASE, Policy
+
+__all__ = ["GitLab", "MergeRequest", "Note", "Origins", "Target", "origins", "resolve_target"]
 
 MR_URL = re.compile(r"^https?://[^/]+/.+?/-/merge_requests/(\d+)/?(?:[?#].*)?$")
 
@@ -94,47 +94,44 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@contextmanager
-def _errors(what: str, url: str) -> Iterator[None]:
-    """GitLab's failures as one actionable line each."""
-    try:
-        yield
-    except gitlab.GitlabAuthenticationError:
-        raise GitLabError(f"GitLab rejected the token while trying to {what} (401): check "
-                          "REVIEWER_GITLAB_TOKEN is set, unexpired and for this GitLab") from None
-    except gitlab.GitlabError as exc:
-        code = exc.response_code
-        if code == 403:
-            raise GitLabError(f"the token may not {what} (403): it needs the api scope and at "
-                              "least the Developer role on the project; CI_JOB_TOKEN cannot do "
-                              "this") from None
-        if code == 404:
-            raise GitLabError(f"cannot {what}: not found (404), or the token cannot see it") \
-                from None
-        raise GitLabError(f"cannot {what}: GitLab answered {code}: {exc.error_message}") from None
-    except requests.RequestException as exc:
-        raise GitLabError(f"cannot reach GitLab at {url} to {what}: "
-                          f"{type(exc).__name__}") from None
+def origins(settings: Settings, target: Target) -> Origins:
+    """Where the token, project and iid of target came from, for GitLab's 401 and 404."""
+    if settings.mr_url:
+        return Origins(settings.origin("token"), "--mr-url", "--mr-url")
+    mr = settings.origin("mr") if target.iid is not None else \
+        f"the open merge request of branch {target.branch!r} (CI_COMMIT_REF_NAME)"
+    return Origins(settings.origin("token"), settings.origin("project"), mr)
 
 
 class GitLab:
     """The few GitLab calls a review needs, returning our own types.
 
-    max_file_bytes: the largest diff of one file read in full when GitLab cut it (0: none).
+    timeout: seconds for one request. max_file_bytes: the largest diff of one file read in
+    full when GitLab cut it (0: none). retries and clock bound every request (reviewer.retry:
+    a 429/5xx/lost connection is retried, a POST only when what it would create is not found).
+    origins: where the token, project and iid came from, for the messages of a 401 or 404.
+    backoff: the first retry's wait in seconds (about; see reviewer.retry).
     """
 
     def __init__(self, url: str, token: str | None, timeout: float = 60.0,
-                 max_file_bytes: int = 1_000_000) -> None:
+                 max_file_bytes: int = 1_000_000, retries: int = 3, clock: Clock | None = None,
+                 origins: Origins | None = None, backoff: float = BASE) -> None:
         self.url = url
         self.max_file_bytes = max_file_bytes
-        self.gl = gitlab.Gitlab(url, private_token=token, timeout=timeout,
-                                session=_session(), per_page=100)
+        self.origins = origins or Origins()
+        self.policy = Policy(retries, clock or Clock(), base=backoff)
+        self.gl = Client(url, token, timeout, self.policy)
+        self._me: int | None = None
+
+    def _errors(self, what: str, not_found: str | None = None) -> Any:
+        return errors(what, self.url, self.origins, not_found)
 
     def find_iid(self, target: Target) -> int:
         """The merge request's iid; by its source branch for a pipeline run by hand."""
         if target.iid is not None:
             return target.iid
-        with _errors(f"list merge requests of {target.project}", self.url):
+        with self._errors(f"list merge requests of {target.project}",
+                          no_project(target.project, self.origins)):
             project = self.gl.projects.get(target.project, lazy=True)
             found = project.mergerequests.list(state="opened", source_branch=target.branch,
                                                get_all=True)
@@ -155,10 +152,13 @@ class GitLab:
         GET .../diffs since 15.7, .../changes before) are read in full with one more request
         when some file needs it, if their diff is at most max_file_bytes (gitlab_diffs.fill);
         the rest stay cut, and diff.select lists them as not reviewed. Raises GitLabError
-        (one actionable line) when GitLab refuses or cannot be reached.
+        (one actionable line) when GitLab refuses or cannot be reached, DeadlineExceeded when
+        the deadline stops it.
         """
-        with _errors(f"read merge request !{iid} of {project_ref}", self.url):
+        with self._errors(f"read project {project_ref}", no_project(project_ref, self.origins)):
             project = self.gl.projects.get(project_ref)
+        with self._errors(f"read merge request !{iid} of {project_ref}",
+                          no_mr(str(project.path_with_namespace), iid, self.origins)):
             mr = project.mergerequests.get(iid)
             versions = mr.diffs.list(get_all=True)
         refs = mr.diff_refs or {}
@@ -166,10 +166,10 @@ class GitLab:
             newest = max(versions, key=lambda v: int(v.id))
             refs = {"base_sha": newest.base_commit_sha, "start_sha": newest.start_commit_sha,
                     "head_sha": newest.head_commit_sha}
-        with _errors(f"read the diff of merge request !{iid}", self.url):
+        with self._errors(f"read the diff of merge request !{iid}"):
             changes = [_change(f) for f in self._file_diffs(int(project.id), iid, mr)]
         if self.max_file_bytes and any(gitlab_diffs.needs_full_text(c) for c in changes):
-            with _errors(f"read the full diff of merge request !{iid}", self.url):
+            with self._errors(f"read the full diff of merge request !{iid}"):
                 path = f"/projects/{project.id}/merge_requests/{iid}"
                 changes = gitlab_diffs.fill(self.gl, path, changes, self.max_file_bytes)
         return MergeRequest(
@@ -194,57 +194,92 @@ class GitLab:
     def _mr(self, project_id: int, iid: int) -> Any:
         return self.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
 
+    def _user_id(self) -> int | None:
+        """The token's own user (GET /user), asked once."""
+        if self._me is None:
+            self.gl.auth()
+            self._me = self.gl.user.id if self.gl.user else None
+        return self._me
+
+    def _our_firsts(self, project_id: int, iid: int) -> list[tuple[str, dict[str, Any]]]:
+        """(discussion id, first note) of every discussion the token's own user started."""
+        me = self._user_id()
+        found = []
+        for discussion in self._mr(project_id, iid).discussions.list(iterator=True):
+            notes = discussion.attributes.get("notes") or []
+            if notes and notes[0].get("author", {}).get("id") == me:
+                found.append((str(discussion.id), notes[0]))
+        return found
+
     def our_notes(self, project_id: int, iid: int) -> list[Note]:
         """The first note of every discussion written by the token's own user (GET /user)."""
-        with _errors(f"read the discussions of merge request !{iid}", self.url):
-            self.gl.auth()
-            me = self.gl.user.id if self.gl.user else None
-            found = []
-            for discussion in self._mr(project_id, iid).discussions.list(iterator=True):
-                notes = discussion.attributes.get("notes") or []
-                if notes and notes[0].get("author", {}).get("id") == me:
-                    first = notes[0]
-                    found.append(Note(str(discussion.id), int(first["id"]),
-                                      str(first.get("body", "")), bool(first.get("resolved"))))
-            return found
+        with self._errors(f"read the discussions of merge request !{iid}"):
+            return [_note(did, first) for did, first in self._our_firsts(project_id, iid)]
 
     def create_discussion(self, project_id: int, iid: int, body: str,
                           position: dict[str, Any] | None = None) -> Note:
-        """Start a discussion, on a diff line when position is given."""
+        """Start a discussion, on a diff line when position is given.
+
+        A POST whose answer was lost (a time-out, a reset, a 5xx from a proxy) may have been
+        stored: before sending it again, the discussions are read and a first note of ours
+        with the same body is taken as the one created. Raises PositionRejected when GitLab
+        refuses the position (400) or makes no DiffNote of it.
+        """
         data: dict[str, Any] = {"body": body} | ({"position": position} if position else {})
-        with _errors(f"post on merge request !{iid}", self.url):
-            try:
-                created = self._mr(project_id, iid).discussions.create(data)
-            except gitlab.GitlabCreateError as exc:
-                if position and exc.response_code == 400:
-                    raise PositionRejected(str(exc.error_message)) from None
-                raise
+        what = f"post on merge request !{iid}"
+        with self._errors(what):
+            note, kind = self.policy.call(
+                lambda: self._create(project_id, iid, data), what, transient,
+                recover=lambda: self._created(project_id, iid, body))
+        if position and kind != "DiffNote":
+            raise PositionRejected(f"GitLab made a {kind} of it, not a DiffNote")
+        return note
+
+    def _create(self, project_id: int, iid: int, data: dict[str, Any]) -> tuple[Note, str | None]:
+        try:
+            created = self._mr(project_id, iid).discussions.create(data)
+        except gitlab.GitlabCreateError as exc:
+            if data.get("position") and exc.response_code == 400:
+                raise PositionRejected(str(exc.error_message)) from None
+            raise
         first = created.attributes["notes"][0]
-        if position and first.get("type") != "DiffNote":
-            raise PositionRejected(f"GitLab made a {first.get('type')} of it, not a DiffNote")
-        return Note(str(created.id), int(first["id"]), body, False)
+        return _note(str(created.id), first), first.get("type")
+
+    def _created(self, project_id: int, iid: int, body: str) -> tuple[Note, str | None] | None:
+        """The discussion a lost POST of body created, if GitLab stored it."""
+        for did, first in self._our_firsts(project_id, iid):
+            if str(first.get("body", "")).strip() == body.strip():
+                return _note(did, first), first.get("type")
+        return None
 
     def update_note(self, project_id: int, iid: int, note_id: int, body: str) -> None:
-        """Edit a note in place."""
-        with _errors(f"edit the review on merge request !{iid}", self.url):
+        """Edit a note in place (a PUT: retried like a read, as sending it twice is harmless)."""
+        with self._errors(f"edit the review on merge request !{iid}"):
             self._mr(project_id, iid).notes.update(note_id, {"body": body})
 
     def reply_and_resolve(self, project_id: int, iid: int, discussion_id: str, body: str) -> None:
-        """Answer in a thread and mark it resolved (never delete anything)."""
-        with _errors(f"resolve a thread on merge request !{iid}", self.url):
-            mr = self._mr(project_id, iid)
-            mr.discussions.get(discussion_id, lazy=True).notes.create({"body": body})
-            mr.discussions.update(discussion_id, {"resolved": True})
+        """Answer in a thread and mark it resolved (never delete anything).
+
+        The reply is a POST: sent again only when the thread holds no note of ours with body.
+        """
+        what = f"resolve a thread on merge request !{iid}"
+        with self._errors(what):
+            thread = self._mr(project_id, iid).discussions.get(discussion_id, lazy=True)
+            self.policy.call(lambda: thread.notes.create({"body": body}), what, transient,
+                             recover=lambda: self._replied(project_id, iid, discussion_id, body))
+            self._mr(project_id, iid).discussions.update(discussion_id, {"resolved": True})
+
+    def _replied(self, project_id: int, iid: int, discussion_id: str, body: str) -> bool | None:
+        """True when the thread holds a reply of ours with body (a lost POST was stored)."""
+        notes = self._mr(project_id, iid).discussions.get(discussion_id).attributes["notes"]
+        me = self._user_id()
+        return any(n.get("author", {}).get("id") == me and str(n.get("body", "")).strip()
+                   == body.strip() for n in notes[1:]) or None
 
 
-def _session() -> requests.Session:
-    # Reads are retried on a GitLab hiccup; writes are not, so a retry never posts twice.
-    retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504),
-                  allowed_methods=frozenset({"GET"}), raise_on_status=False)
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    return session
+def _note(discussion_id: str, first: dict[str, Any]) -> Note:
+    return Note(discussion_id, int(first["id"]), str(first.get("body", "")),
+                bool(first.get("resolved")))
 
 
 def _change(item: dict[str, Any]) -> Change:

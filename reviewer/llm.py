@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import openai
 
 from reviewer.answer import locate, parse_answer
-from reviewer.errors import ModelError
-from reviewer.llm_errors import describe, one_line, refuses_format, words_of
+from reviewer.clock import Clock
+from reviewer.errors import DeadlineExceeded, ModelError
+from reviewer.llm_errors import Endpoint, describe, one_line, refuses_format, transient, words_of
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, with_schema
+from reviewer.retry import BASE, Policy, within
 
 __all__ = ["ModelClient", "parse_answer"]
 
@@ -30,6 +33,7 @@ TRUNCATION_RATIO = 0.6
 MIN_CHECKED_TOKENS = 1000
 CHARS_PER_REAL_TOKEN = 4
 CONTEXT_SETTINGS = "Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size"
+LIST_TIMEOUT = 5.0  # seconds for GET /v1/models after a 404: a hint, not worth a long wait
 
 
 class _CutOff(Exception):
@@ -38,7 +42,13 @@ class _CutOff(Exception):
 
 @dataclass
 class ModelClient:
-    """One model endpoint; remembers which structured-output mode it accepts."""
+    """One model endpoint; remembers which structured-output mode it accepts.
+
+    timeout: seconds for one answer, end to end; a prompt that timed out is not sent again.
+    retries and clock bound each request (reviewer.retry: 429, 5xx and lost connections are
+    retried; no request starts after the deadline). backoff: about the first retry's wait.
+    The openai SDK's own retries are off (max_retries=0), so the policy is the only one.
+    """
 
     base_url: str
     api_key: str | None
@@ -46,11 +56,19 @@ class ModelClient:
     max_output_tokens: int
     timeout: float
     host: str
+    retries: int = 3
+    clock: Clock = field(default_factory=Clock)
+    backoff: float = BASE
     mode_index: int = 0
     usage: Usage = field(default_factory=Usage)
     _client: openai.OpenAI | None = None
     # Every prompt sent (or in flight), as a server reads it: which prefixes it may have seen.
     _sent: list[str] = field(default_factory=list, repr=False)
+    _served: list[str] | None = field(default=None, repr=False)  # GET /v1/models
+    _listed: bool = field(default=False, repr=False)  # asked once, answered or not
+
+    def __post_init__(self) -> None:
+        self.policy = Policy(self.retries, self.clock, base=self.backoff)
 
     @property
     def mode(self) -> str:
@@ -58,13 +76,18 @@ class ModelClient:
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
-            # Local servers need no key, but the SDK insists on one.
+            # Local servers need no key, but the SDK insists on one. max_retries=0: the SDK
+            # would re-send a timed-out prompt twice (openai/_base_client.py, DEFAULT_MAX_RETRIES).
             self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "none",
-                                         timeout=self.timeout, max_retries=2)
+                                         timeout=self.timeout, max_retries=0)
         return self._client
 
     def review(self, request: Request) -> ModelAnswer:
-        """Ask for one review; validate it, with one repair retry on an invalid answer."""
+        """Ask for one review; validate it, with one repair retry on an invalid answer.
+
+        Raises ModelError when the server fails for good or answers nothing usable, and
+        DeadlineExceeded when the deadline stops it (before a request, or cutting one short).
+        """
         messages = request.as_openai()
         try:
             content = self._complete(messages)
@@ -104,11 +127,9 @@ class ModelClient:
             sent = self._with_mode(messages)
             prompt, shared = self._remember(sent)
             try:
-                response = self.client().chat.completions.create(
-                    model=self.model, messages=sent,  # type: ignore[arg-type]
-                    max_tokens=self.max_output_tokens, temperature=0.1,
-                    extra_body=self._format(max_findings),
-                )
+                response = self.policy.call(partial(self._ask, sent, max_findings),
+                                            f"get an answer from the model server at {self.host}",
+                                            transient)
                 break
             except openai.APIStatusError as exc:
                 self._sent.remove(prompt)  # refused: the server holds none of it
@@ -117,10 +138,22 @@ class ModelClient:
                 self.mode_index += 1  # the server cannot do this mode: try the next, remember it
                 log.info("%s refused %s structured output; trying %s", self.host,
                          MODES[self.mode_index - 1], self.mode)
-            except openai.APIError as exc:
+            except Exception as exc:
                 self._sent.remove(prompt)
+                if isinstance(exc, ModelError | DeadlineExceeded):
+                    raise
                 raise self._error(exc) from None
         return self._accept(response, prompt, shared)
+
+    def _ask(self, sent: list[dict[str, Any]], max_findings: int) -> Any:
+        """One request, bounded end to end by --timeout or what is left before the deadline."""
+        seconds = self.policy.budget(self.timeout)
+        client = self.client()
+        return within(seconds, lambda: client.chat.completions.create(
+            model=self.model, messages=sent,  # type: ignore[arg-type]
+            max_tokens=self.max_output_tokens, temperature=0.1,
+            extra_body=self._format(max_findings), timeout=seconds,
+        ))
 
     def _remember(self, sent: list[dict[str, Any]]) -> tuple[str, int]:
         """The prompt as a server reads it, and how much of it this client sent before.
@@ -132,8 +165,22 @@ class ModelClient:
         self._sent.append(prompt)
         return prompt, shared
 
-    def _error(self, exc: openai.APIError) -> ModelError:
-        return ModelError(describe(exc, self.host, self.model, self.timeout, self.api_key))
+    def _error(self, exc: Exception) -> ModelError:
+        served = self._models() if isinstance(exc, openai.NotFoundError) else None
+        where = Endpoint(self.host, self.base_url, self.model, self.timeout, self.api_key)
+        return ModelError(describe(exc, where, served))
+
+    def _models(self) -> list[str] | None:
+        """The model names the server lists at GET /v1/models, asked once; None if it fails."""
+        if not self._listed and not self.clock.expired():
+            self._listed = True
+            try:
+                seconds = self.policy.budget(LIST_TIMEOUT)
+                page = self.client().with_options(timeout=seconds).models.list()
+                self._served = sorted(str(m.id) for m in page.data)
+            except (openai.OpenAIError, ValueError, TypeError, AttributeError):
+                log.info("%s did not list its models", self.host)
+        return self._served
 
     def _with_mode(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Without a response_format the schema itself has to be in the instructions.

@@ -16,12 +16,18 @@ Body shapes seen in the field:
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
 from reviewer.answer import clean_text
+from reviewer.retry import RETRYABLE_STATUS, TimedOut, Transient, attempts, retry_after
 
 MAX_WORDS = 300
 MIN_SECRET = 8
@@ -30,6 +36,24 @@ KEYS = ("error", "message", "detail", "msg")
 # A server that cannot do a response_format says so naming the field or the type; a 400 for a
 # prompt that is too long does not, so it is not mistaken for a refusal of the format.
 FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
+# Files a container runtime leaves in every container (Docker, Podman); GitLab sets CI in jobs.
+CONTAINER_FILES = ("/.dockerenv", "/run/.containerenv")
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104 (a name)
+MAX_LISTED = 12
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a message about a failed request names: the server and what was asked of it.
+
+    timeout in seconds; secret is the API key, masked wherever a server echoes it.
+    """
+
+    host: str
+    base_url: str
+    model: str
+    timeout: float
+    secret: str | None = None
 
 
 def words_of(body: object) -> str | None:
@@ -78,25 +102,76 @@ def refuses_format(exc: openai.APIStatusError) -> bool:
     return any(w in text for w in FORMAT_WORDS)
 
 
-def describe(exc: openai.APIError, host: str, model: str, timeout: float,
-             secret: str | None = None) -> str:
-    """One actionable line for a failed request, with the server's own words when it sent any."""
-    where = f"model server at {host}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{where} did not answer within {timeout:g}s: raise --timeout"
+def transient(exc: Exception) -> Transient | None:
+    """Whether a failed model request may pass: 429 (with the server's Retry-After), 500,
+    502, 503, 504 (unless it refuses the response_format: negotiation handles that), or a lost
+    connection. A time-out passes too, but its prompt is not sent again (resend False): the
+    server may still be working on it."""
+    if isinstance(exc, openai.APITimeoutError | TimedOut):
+        return Transient("no answer in time", resend=False)
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot reach the {where}: check --base-url (REVIEWER_BASE_URL) and that it runs"
+        return Transient("connection failed or reset")
+    if isinstance(exc, openai.APIStatusError) and exc.status_code in RETRYABLE_STATUS \
+            and not refuses_format(exc):
+        return Transient(f"HTTP {exc.status_code}", retry_after(exc.response.headers))
+    return None
+
+
+def describe(exc: Exception, where: Endpoint, served: Sequence[str] | None = None) -> str:
+    """One actionable line for a failed request, with the server's own words when it sent any.
+
+    served: the model names the server lists at /v1/models (asked after a 404), if it answered.
+    """
+    server = f"model server at {where.host}"
+    tries = attempts(exc)
+    after = f" ({tries} tries)" if tries > 1 else ""
+    if isinstance(exc, openai.APITimeoutError | TimedOut):
+        return f"{server} did not answer within {where.timeout:g}s: raise --timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return unreachable(exc, where.base_url) + after
     if not isinstance(exc, openai.APIStatusError):
-        return f"{where} failed: {one_line(str(exc))}"
+        return f"{server} failed: {one_line(str(exc))}"
     said = server_words(exc)
     # Some servers echo the key they refused. A placeholder such as "none" or "ollama" is no
     # secret, and masking it would garble ordinary words.
-    if secret and len(secret) >= MIN_SECRET:
-        said = said.replace(secret, "***")
-    if isinstance(exc, openai.AuthenticationError):
-        return f"{where} rejected the API key (HTTP 401: {said}): check --api-key " \
-               "(REVIEWER_API_KEY)"
+    if where.secret and len(where.secret) >= MIN_SECRET:
+        said = said.replace(where.secret, "***")
+    if exc.status_code in (401, 403):
+        return (f"{server} refused the API key (HTTP {exc.status_code}: {said}): check --api-key "
+                f"(REVIEWER_API_KEY) is set, valid and allowed to use model {where.model!r}")
     if isinstance(exc, openai.NotFoundError):
-        return (f"{where} has no model {model!r} (HTTP 404: {said}): check --model, or the "
-                "path of --base-url (usually ends in /v1)")
-    return f"{where} failed with HTTP {exc.status_code}: {said}"
+        return not_found(server, where.model, said, served)
+    return f"{server} failed with HTTP {exc.status_code}{after}: {said}"
+
+
+def not_found(server: str, model: str, said: str, served: Sequence[str] | None) -> str:
+    """A 404: the model's name, with the names the server lists when it listed any."""
+    if served is None or model in served:
+        return (f"{server} has no model {model!r} (HTTP 404: {said}): check --model "
+                "(REVIEWER_MODEL), or the path of --base-url (usually ends in /v1)")
+    names = ", ".join(served[:MAX_LISTED]) + (", ..." if len(served) > MAX_LISTED else "")
+    listed = f"it lists {names}" if served else "it lists no models"
+    return (f"{server} has no model {model!r} (HTTP 404: {said}): check --model "
+            f"(REVIEWER_MODEL); {listed}")
+
+
+def unreachable(exc: Exception, base_url: str) -> str:
+    """A connection that failed: the URL tried (no credentials), why, and in a container, that
+    localhost is the job's own container."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    url = f"{parts.scheme}://{'[' + host + ']' if ':' in host else host}{port}{parts.path}"
+    cause = exc.__cause__ or exc.__context__
+    why = f" ({one_line(str(cause), 120)})" if cause and str(cause) else ""
+    line = (f"cannot reach the model server at {url}{why}: check --base-url "
+            "(REVIEWER_BASE_URL) and that the server runs")
+    if (host in LOOPBACK or host.startswith("127.")) and in_container():
+        line += (f"; in a container or CI job, {host} is the job's own container: use the "
+                 "model service's alias or the model server's host name")
+    return line
+
+
+def in_container() -> bool:
+    """True inside a Docker/Podman container or a CI job (GitLab sets CI)."""
+    return bool(os.environ.get("CI")) or any(Path(f).exists() for f in CONTAINER_FILES)

@@ -52,9 +52,12 @@ def request_() -> Request:
 
 
 def client_for(url: str, *, api_key: str | None = "k", model: str = "test-model",
-               max_output_tokens: int = 1024, timeout: float = 10.0) -> ModelClient:
+               max_output_tokens: int = 1024, timeout: float = 10.0,
+               retries: int = 3) -> ModelClient:
+    # A short backoff: what is retried is tested here, how long it waits in test_faults*.
     return ModelClient(base_url=url, api_key=api_key, model=model,
-                       max_output_tokens=max_output_tokens, timeout=timeout, host="127.0.0.1")
+                       max_output_tokens=max_output_tokens, timeout=timeout, host="127.0.0.1",
+                       retries=retries, backoff=0.01)
 
 
 def format_types(fake: FakeOpenAI) -> list[str | None]:
@@ -190,8 +193,8 @@ def test_rejected_json_schema_falls_back_to_json_object_and_remembers(
         client = client_for(fake.url)
         assert client.review(request_).score == 70
         assert client.review(request_).score == 71
-    tries = 3 if status == 500 else 1  # the SDK retries a 5xx twice before it surfaces
-    assert format_types(fake) == ["json_schema"] * tries + ["json_object", "json_object"]
+    # A refused format is never retried, whatever its status: negotiation handles it.
+    assert format_types(fake) == ["json_schema", "json_object", "json_object"]
     assert fake.requests[-1]["response_format"] == {"type": "json_object",
                                                     "schema": answer_schema()}
     assert client.mode == "json_object"
@@ -233,11 +236,11 @@ def test_a_400_not_about_the_format_is_an_error_without_fallback(
 
 def test_server_error_that_persists_through_retries_names_http_500(
         llm: FakeOpenAI, request_: Request) -> None:
-    llm.queue(*[Reply(status=500, error="CUDA out of memory")] * 3)
-    message = review_error(client_for(llm.url), request_)
-    assert "HTTP 500" in message
+    llm.queue(*[Reply(status=500, error="CUDA out of memory")] * 4)
+    message = review_error(client_for(llm.url, retries=3), request_)
+    assert "HTTP 500 (4 tries)" in message
     assert "CUDA out of memory" in message
-    assert len(llm.requests) == 3
+    assert len(llm.requests) == 4  # --retries 3: at most 4 attempts
 
 
 def test_wrong_api_key_is_reported_without_the_key(request_: Request) -> None:
@@ -264,7 +267,7 @@ def test_unreachable_server_names_base_url(request_: Request) -> None:
 
 
 def test_slow_server_names_timeout(llm: FakeOpenAI, request_: Request) -> None:
-    llm.queue(*[Reply(content=answer(), delay=5.0)] * 3)  # one for each of the SDK's tries
+    llm.queue(Reply(content=answer(), delay=5.0))
     message = review_error(client_for(llm.url, timeout=0.1), request_)
     assert "--timeout" in message
     assert "0.1s" in message
