@@ -14,8 +14,11 @@ import itertools
 import json
 import math
 import re
+import socket
+import struct
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -67,6 +70,35 @@ class Recorded:
     query: dict[str, str]
     body: dict[str, Any] | None
     auth: str  # "private" | "job" | "none"; token values are deliberately never kept
+    at: float = field(default_factory=time.monotonic, compare=False)  # when it arrived
+
+
+DROP = -1  # the status of no answer at all: the connection is reset
+
+
+@dataclass
+class Fault:
+    """GitLab, or a proxy before it, having a bad moment: the next `times` requests whose
+    method is method and whose path holds fragment fail so (times -1: all of them).
+
+    status: the error answered (with headers, e.g. Retry-After), or None: the connection is
+    reset with no answer. served: the request is carried out first (a POST stores its note)
+    and only its answer is lost, as when a proxy times out or a connection drops after GitLab
+    did the work.
+    """
+
+    method: str
+    fragment: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    served: bool = False
+    times: int = 1
+
+    def answer(self) -> tuple[int, bytes, dict[str, str]]:
+        if self.status is None:
+            return DROP, b"", {}
+        body = json.dumps({"message": f"{self.status} injected fault"}).encode()
+        return self.status, body, dict(self.headers)
 
 
 @dataclass(frozen=True)
@@ -538,6 +570,8 @@ class FakeGitLab:
         # (method, path fragment, status): answer matching requests with that error, as a
         # GitLab having a bad day would (a 500 on posting, say).
         self.failures: list[tuple[str, str, int]] = []
+        # Faults that pass (or not), with headers, lost answers and resets: see Fault.
+        self.faults: list[Fault] = []
         self._lock = threading.RLock()
         # Bound here (port 0 = any free port) so url and seeded web_urls exist before start().
         self._loop = Loopback(_Server(self._respond))
@@ -704,6 +738,9 @@ class FakeGitLab:
             except (ValueError, UnicodeDecodeError):
                 body = None
             self.requests.append(Recorded(method, split.path, query, body, _auth_kind(headers)))
+            fault = self._fault(method, split.path)
+            if fault is not None and not fault.served:
+                return fault.answer()
             extra: dict[str, str] = {}
             try:
                 self._injected_failure(method, split.path)
@@ -714,10 +751,19 @@ class FakeGitLab:
                 status, payload = err.status, err.payload
             except Exception as err:  # a stand-in bug should surface as a 500, not a hang-up
                 status, payload = 500, {"message": f"500 stand-in error: {err!r}"}
+            if fault is not None:  # served: the work is done, its answer is lost
+                return fault.answer()
             if isinstance(payload, _Raw):
                 extra |= {"Content-Type": payload.content_type, "Transfer-Encoding": "chunked"}
                 return status, payload.data, extra
             return status, b"" if status == 204 else json.dumps(payload).encode(), extra
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.times != 0 and fault.method == method and fault.fragment in path:
+                fault.times -= 1 if fault.times > 0 else 0
+                return fault
+        return None
 
     def _injected_failure(self, method: str, path: str) -> None:
         for verb, fragment, status in self.failures:
@@ -793,6 +839,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         server = cast(_Server, self.server)
         status, data, extra = server.respond(self.command, self.path, headers, raw)
+        if status == DROP:  # SO_LINGER 0: closing sends a reset, not an orderly end
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)

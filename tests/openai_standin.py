@@ -16,12 +16,14 @@ What it can mimic, and where each behaviour comes from:
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
@@ -64,6 +66,8 @@ class Reply:
     reasoning_field: str = "reasoning_content"  # or "reasoning" (Ollama, later vLLM)
     body: JSON | None = None  # sent as it is, with status: e.g. an error object with a 200
     delay: float = 0.0  # seconds to wait before answering (timeout tests)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After with a 429
+    drop: bool = False  # reset the connection instead of answering (after the delay)
 
 
 @dataclass
@@ -71,6 +75,8 @@ class _Answer:
     status: int
     body: JSON | str  # a str is sent as text/plain
     delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
 
 
 def _error(status: int, message: str, code: str | None = None,
@@ -318,7 +324,7 @@ class FakeOpenAI:
             answer = _error(reply.status, reply.error, style=reply.error_style or self.error_style)
         else:
             answer = _Answer(200, _completion(body, reply, self._count(body)))
-        answer.delay = reply.delay
+        answer.delay, answer.headers, answer.drop = reply.delay, reply.headers, reply.drop
         return answer
 
     def _record(self, body: JSON) -> None:
@@ -368,6 +374,11 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.delay > 0 and self.fake._stopping.wait(answer.delay):
             self.close_connection = True  # server is stopping; drop the answer
             return
+        if answer.drop:  # SO_LINGER 0: closing sends a reset, not an orderly end
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         text = isinstance(answer.body, str)
         data = (answer.body if isinstance(answer.body, str) else json.dumps(answer.body)).encode()
         try:
@@ -375,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/plain; charset=utf-8" if text
                              else "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
