@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from reviewer.diff import DiffLine, FileDiff, Hunk, LineKind, Skipped
+from reviewer.errors import UsageError
 from reviewer.model import answer_schema
 from reviewer.spec import Rule, Spec
 
 CHARS_PER_TOKEN = 3  # conservative for code, so a budget is rarely overrun
+MIN_DIFF_CHARS = 600  # room for a file header and a few lines of diff in every request
 MAX_DESCRIPTION = 2000
 SIGNS = {LineKind.ADDED: "+", LineKind.REMOVED: "-", LineKind.CONTEXT: " "}
 
@@ -125,6 +127,11 @@ def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, 
     # The schema joins the instructions if the server turns out to lack structured output.
     frame = _user(_rules_text(spec.rules), ctx, [], tag, PART.format(n=99, m=99))
     fixed = len(system) + len(with_schema(answer_schema())) + len(frame)
+    if budget - fixed < MIN_DIFF_CHARS:
+        needed = -(-(fixed + MIN_DIFF_CHARS) // CHARS_PER_TOKEN)
+        raise UsageError(f"--max-input-tokens {max_tokens} leaves no room for the diff: the "
+                         f"instructions and {len(spec.rules)} rule(s) alone take about "
+                         f"{fixed // CHARS_PER_TOKEN} tokens; use at least {needed}")
     units: list[_Unit] = []
     skipped: list[Skipped] = []
     for file in files:

@@ -63,8 +63,9 @@ def run(settings: Settings) -> Outcome:
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
-    log.info("%d file(s) to review, %d skipped, %d rule(s) from %s, %d request(s) to %s on %s",
-             len(files), len(skipped) + len(too_big), len(rules.rules), rules.source,
+    log.info("%d file(s) to review (%d too large for a request), %d skipped by policy, %d "
+             "rule(s) from %s, %d request(s) to %s on %s", len(files), len(too_big),
+             sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         settings.max_output_tokens, settings.timeout, settings.model_host)

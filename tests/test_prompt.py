@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reviewer.diff import Change, FileDiff, parse_change
+from reviewer.errors import UsageError
 from reviewer.model import answer_schema
 from reviewer.prompt import (
     CHARS_PER_TOKEN,
@@ -288,3 +291,17 @@ def test_a_hunk_larger_than_the_budget_is_skipped_naming_max_input_tokens() -> N
     assert "--max-input-tokens" in skipped[0].reason
     assert [r.files for r in requests] == [("src/small.py",)]
     assert "src/huge.py" not in user_of(requests[0])
+
+
+def test_a_budget_with_no_room_for_any_diff_is_a_usage_error_naming_the_size_needed() -> None:
+    bundled = load_dir(Path(__file__).parent.parent / "spec", "bundled")
+
+    with pytest.raises(UsageError) as raised:
+        build([added_file("a.py", 1)], bundled, CTX, 3000, TAG)
+
+    message = str(raised.value)
+    assert message.startswith("--max-input-tokens 3000 leaves no room for the diff: the "
+                              f"instructions and {len(bundled.rules)} rule(s) alone take about ")
+    needed = int(message.rsplit("use at least ", 1)[1])
+    requests, skipped = build([added_file("a.py", 1)], bundled, CTX, needed, TAG)
+    assert (len(requests), skipped) == (1, [])  # the size named is enough for a line of diff
