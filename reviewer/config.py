@@ -186,7 +186,8 @@ def load_settings(flags: dict[str, Any]) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "settings"
-        raise UsageError(f"invalid {_names(name)}: {err['msg']}") from None
+        message = str(err["msg"]).removeprefix("Value error, ")  # pydantic's wrapping
+        raise UsageError(f"invalid {_names(name)}: {message}") from None
 
 
 def _flag_key(field: str) -> str:

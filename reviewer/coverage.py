@@ -42,22 +42,31 @@ def _unique(skipped: Iterable[Skipped]) -> list[Skipped]:
 def incomplete_notice(coverage: Coverage) -> str | None:
     """The line an incomplete review opens with, or None when it read everything it needed to.
 
-    Shape: "Incomplete: 2 of 7 files not reviewed: `a.py` (reason), `b.sql` (reason)." with at
-    most MAX_LISTED files named; M counts the files that needed review.
+    Shape: "Incomplete: 3 of 7 files not reviewed: a.py, b.py (reason); c.sql (reason)." with
+    files grouped by reason and at most MAX_LISTED named; M counts the files that needed review.
     """
     if coverage.complete:
         return None
-    listed = [f"{n.path} ({n.reason})" for n in coverage.not_reviewed[:MAX_LISTED]]
-    more = len(coverage.not_reviewed) - len(listed)
-    if more:
-        listed.append(f"and {more} more (see review.json)")
     return (f"Incomplete: {coverage.files_not_reviewed} of {coverage.needed_review} files not "
-            f"reviewed: " + "; ".join(listed) + ".")
+            f"reviewed: {grouped(coverage.not_reviewed, MAX_LISTED)}.")
+
+
+def grouped(missing: Sequence[NotReviewed], limit: int) -> str:
+    """Files not reviewed, grouped by reason: "a.py, b.py (reason); c.sql (other reason)"."""
+    by_reason: dict[str, list[str]] = {}
+    for n in missing[:limit]:
+        by_reason.setdefault(n.reason, []).append(n.path)
+    parts = [f"{', '.join(paths)} ({reason})" for reason, paths in by_reason.items()]
+    if len(missing) > limit:
+        parts.append(f"and {len(missing) - limit} more (see review.json)")
+    return "; ".join(parts)
 
 
 def nothing_to_review(policy: Sequence[Skipped]) -> str:
     """The summary of a change in which nothing needed review, saying why."""
     if not policy:
         return "Nothing to review: the change is empty."
-    return (f"Nothing to review: all {len(policy)} changed file(s) were skipped by policy "
-            "(binary, lock, generated, vendored, excluded, or no textual change); no score.")
+    files = "the one changed file was" if len(policy) == 1 else \
+        f"all {len(policy)} changed files were"
+    return (f"Nothing to review: {files} skipped by policy (binary, lock, generated, vendored, "
+            "excluded, or no textual change); no score.")

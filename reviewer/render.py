@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert
-from reviewer.model import PlacedFinding, Review, severity_rank
+from reviewer.model import NotReviewed, PlacedFinding, Review, severity_rank
 
 MARKER = "<!-- reviewer:summary -->"
 FINDING_MARKER = "<!-- reviewer:finding {} -->"
@@ -134,6 +134,14 @@ def _listing(title: str, items: Sequence[str], left_out: list[str]) -> list[str]
     return [f"**{title}:** " + ", ".join([*kept, *more]), ""]
 
 
+def _by_reason(missing: Sequence[NotReviewed]) -> list[str]:
+    """One entry per reason, naming its files: a reason shared by many files is said once."""
+    by_reason: dict[str, list[str]] = {}
+    for n in missing:
+        by_reason.setdefault(n.reason, []).append(code(n.path))
+    return [f"{', '.join(paths)} ({cell(reason)})" for reason, paths in by_reason.items()]
+
+
 def _heading(review: Review) -> str:
     score = f"{review.score}/100" if review.score is not None else "no score"
     incomplete = " · ⚠️ incomplete" if not review.coverage.complete else ""
@@ -161,8 +169,7 @@ def summary_note(review: Review, report: InlineReport | None = None,
     lines += _listing("About files not in this change", [
         f"{code(location(f))} {f.severity}: {cell(clip(f.title, MAX_TITLE))}" for f in elsewhere],
         left_out)
-    lines += _listing("Not reviewed", [f"{code(n.path)} ({cell(n.reason)})"
-                                       for n in review.coverage.not_reviewed], left_out)
+    lines += _listing("Not reviewed", _by_reason(review.coverage.not_reviewed), left_out)
     lines += _listing("Skipped by policy", [f"{code(s.path)} ({cell(s.reason)})"
                                             for s in review.skipped_files], left_out)
     lines += [_footer(review), "", "<details><summary>Review JSON</summary>", "",
@@ -193,27 +200,34 @@ def _json_block(review: Review, artifact: str) -> str:
 def terminal(review: Review) -> RenderableType:
     """The review for a terminal (--dry-run, local mode)."""
     colour = {"approve": "green", "comment": "yellow", "request_changes": "red"}[review.verdict]
-    score = f"{review.score}/100" if review.score is not None else "none"
+    score = f"{review.score}/100" if review.score is not None else "no score"
     title = Text.assemble(("Score ", "bold"), (score, f"bold {colour}"),
                           ("  ·  ", "dim"), (VERDICTS[review.verdict], colour),
                           *([("  ·  incomplete", "bold red")] if not review.coverage.complete
                             else []))
-    table = Table(show_lines=False, expand=True)
-    for name in ("severity", "location", "rule", "finding"):
-        table.add_column(name)
-    for f in review.findings:
-        where = location(f) + ("" if f.placed else " (not in diff)") + (
-            "" if f.in_change else " (not in this change)")
-        table.add_row(f.severity, where, f.rule or "-", Text(f"{f.title}\n{f.message}"))
-    parts: list[RenderableType] = [Text(review.summary), table if review.findings
+    ours = [f for f in review.findings if f.in_change]
+    parts: list[RenderableType] = [Text(review.summary), _terminal_table(ours) if ours
                                    else Text("No findings.", style="green")]
-    if review.coverage.not_reviewed:
-        missing = ", ".join(f"{n.path} ({n.reason})" for n in review.coverage.not_reviewed)
-        parts.append(Text(f"Not reviewed: {missing}", style="red"))
-    if review.skipped_files:
-        skipped = ", ".join(f"{s.path} ({s.reason})" for s in review.skipped_files)
-        parts.append(Text(f"Skipped by policy: {skipped}", style="dim"))
+    elsewhere = [f"{location(f)} {f.severity}: {f.title}" for f in review.findings
+                 if not f.in_change]
+    listings = [("About files not in this change", elsewhere, "dim"),
+                ("Not reviewed", [f"{n.path} ({n.reason})" for n in review.coverage.not_reviewed],
+                 "red"),
+                ("Skipped by policy", [f"{s.path} ({s.reason})" for s in review.skipped_files],
+                 "dim")]
+    parts += [Text(f"{name}: " + ", ".join(items), style=style)
+              for name, items, style in listings if items]
     parts.append(Text(f"model {review.model.name} on {review.model.host} · spec "
                       f"{review.spec.source} ({len(review.spec.rules)} rules) · "
                       f"{review.usage.requests} request(s)", style="dim"))
     return Panel(Group(*parts), title=title, title_align="left")
+
+
+def _terminal_table(findings: Sequence[PlacedFinding]) -> Table:
+    table = Table(show_lines=False, expand=True)
+    for name in ("severity", "location", "rule", "finding"):
+        table.add_column(name)
+    for f in findings:
+        where = location(f) + ("" if f.placed else " (not in diff)")
+        table.add_row(f.severity, where, f.rule or "-", Text(f"{f.title}\n{f.message}"))
+    return table

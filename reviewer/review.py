@@ -215,7 +215,8 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     score = check.cap_score(check.merge_score(answers, weights), counted)
     verdict = check.incomplete_verdict(
         check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)
-    summary = "\n\n".join(a.summary.strip() for a in answers if a.summary.strip())
+    # Requests often answer with the same words: each summary once, in order.
+    summary = "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers if a.summary.strip()))
     if not answers:
         summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
     notice = coverage.incomplete_notice(covered)

@@ -121,7 +121,7 @@ def test_nothing_to_review_exits_0_without_a_score_and_passes_fail_under(
     assert code == 0, err
     assert llm.requests == []
     assert written is not None and written.score is None and written.verdict == "comment"
-    assert written.summary.startswith("Nothing to review: all 2 changed file(s) were skipped")
+    assert written.summary.startswith("Nothing to review: all 2 changed files were skipped")
     assert written.coverage.files_skipped == 2 and written.coverage.complete
     assert note.split("\n")[1] == "## 🤖 Review: no score · 💬 comment"
 
@@ -298,3 +298,35 @@ def test_an_output_under_a_file_says_which_file_is_in_the_way(
 
     assert code == 2
     assert err.endswith(f"cannot be written: {blocker} is a file, not a folder\n")
+
+
+def test_files_not_reviewed_for_one_reason_are_listed_under_it_once(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    cut = [{**CUT, "old_path": f"db/{n}.sql", "new_path": f"db/{n}.sql"} for n in "abc"]
+    mr = open_mr(gitlab, [SMALL, *cut])
+    llm.queue(answer(score=80))
+
+    code, _, written, note = review(gitlab, llm, mr, tmp_path / "r.json")
+
+    assert code == 4
+    assert written is not None
+    assert written.summary.startswith("Incomplete: 3 of 4 files not reviewed: db/a.sql, "
+                                      "db/b.sql, db/c.sql (too large for GitLab's diff "
+                                      "limits).")
+    shown = note.split("<details><summary>Review JSON")[0]
+    assert shown.count("too large for GitLab's diff limits") == 2  # the summary and the list
+    assert "**Not reviewed:** `db/a.sql`, `db/b.sql`, `db/c.sql` (too large for GitLab's " \
+           "diff limits)" in note
+
+
+def test_the_same_summary_from_several_requests_is_said_once(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    mr = open_mr(gitlab, [big_file("a.py"), big_file("b.py")])
+    llm.queue(answer(summary="Looks fine."), answer(summary="Looks fine."))
+
+    code, _, written, _ = review(gitlab, llm, mr, tmp_path / "r.json", "--spec",
+                                 str(spec_with_one_rule(tmp_path)), "--max-input-tokens", "2000")
+
+    assert code == 0
+    assert written is not None and written.usage.requests == 2
+    assert written.summary == "Looks fine."
