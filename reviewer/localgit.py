@@ -40,6 +40,8 @@ class LocalChange:
 
 def open_repo(path: Path) -> git.Repo:
     """The git repository at or above path; UsageError outside one."""
+    if not path.exists():
+        raise UsageError(f"--repo {path} does not exist")
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):

@@ -134,6 +134,8 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
     legacy single-byte text, so a rule saved by any editor loads. A spec over the limits
     (MAX_RULE_FILES files, MAX_RULE_FILE_BYTES per file) is refused. Raises SpecError.
     """
+    if root.is_file():
+        raise SpecError(f"spec {source} is a file: pass the folder that holds the rules")
     if not root.is_dir():
         raise SpecError(f"spec directory {source} does not exist")
     paths = sorted(_rule_paths(root, source))

@@ -358,3 +358,10 @@ def test_a_bare_repository_with_head_reviews_the_range(tmp_path: Path, llm: Fake
     assert code == 0
     assert result.files_reviewed == ["feature.py"]
     assert result.local is not None and result.local.head_sha == git(repo, "rev-parse", "HEAD")
+
+
+def test_a_repo_that_does_not_exist_is_named_as_missing(tmp_path: Path) -> None:
+    result = run_cli("review", "--local", "--repo", str(tmp_path / "nowhere"))
+
+    assert result.code == 2
+    assert result.stderr == f"reviewer: error: --repo {tmp_path / 'nowhere'} does not exist\n"

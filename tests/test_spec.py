@@ -527,3 +527,14 @@ def test_review_uses_the_cloned_spec_at_spec_ref(served: Served, local_change: P
     assert review["spec"] == {"source": served.url, "ref": "v1.0",
                               "commit": served.commits["c1"], "rules": AT_TAG}
     assert SPEC_TOKEN not in result.stdout + result.stderr
+
+
+def test_spec_check_on_a_rule_file_asks_for_its_folder(tmp_path: Path) -> None:
+    rule = tmp_path / "SEC-001.md"
+    rule.write_text("---\nid: SEC-001\ntitle: T\nseverity: major\n---\nBody.\n")
+
+    result = run_cli("spec", "check", str(rule))
+
+    assert result.code == 1
+    assert result.stderr == (f"reviewer: error: spec {rule} is a file: pass the folder that "
+                             "holds the rules\n")
