@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reviewer import __version__, check, coverage, diff, prompt, publish, spec, spec_project
+from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
-from reviewer.errors import ConfigError, GitLabError, ModelError, UsageError
+from reviewer.errors import ConfigError, DeadlineExceeded, GitLabError, ModelError, UsageError
 from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
+from reviewer.gitlab_http import Origins
 from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
 from reviewer.localgit import LocalChange, read_change
@@ -68,7 +70,8 @@ def run(settings: Settings) -> Outcome:
              sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
-                        settings.max_output_tokens, settings.timeout, settings.model_host)
+                        settings.max_output_tokens, settings.timeout, settings.model_host,
+                        retries=settings.retries, clock=Clock(settings.deadline))
     asked = time.monotonic()
     answered, failed = _ask(model, requests)
     timings = {"model_s": round(time.monotonic() - asked, 3),
@@ -101,8 +104,10 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
         publish.write_codequality(review, settings.codequality, by_path)
     if not (client and source.mr and not settings.dry_run):
         return None
+    # --deadline stops new model requests, not the posting of what was answered.
+    poster = _client(settings, client.url, Clock()) if settings.deadline else client
     try:
-        return publish.post(client, source.mr, review, by_path, settings.max_inline,
+        return publish.post(poster, source.mr, review, by_path, settings.max_inline,
                             settings.inline, settings.artifact)
     except GitLabError as exc:
         # The review itself is not lost: say where it is, so a retry or a person can use it.
@@ -128,22 +133,33 @@ class Read:
 def _ask(model: ModelClient, requests: Sequence[prompt.Request]
          ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
     """Every request's answer; a request that fails for good leaves its files not reviewed
-    (with a warning), and when all fail the first error is raised alone (a review of nothing
-    is not posted, and the job's one error line says why)."""
+    (with a warning), and so does every request the deadline left unasked. When nothing was
+    answered, the first error is raised alone (a review of nothing is not posted, and the
+    job's one error line says why)."""
     answered: list[tuple[prompt.Request, ModelAnswer]] = []
-    failures: list[tuple[prompt.Request, ModelError]] = []
+    failures: list[tuple[prompt.Request, ModelError | DeadlineExceeded]] = []
     for request in requests:
+        if failures and isinstance(failures[-1][1], DeadlineExceeded):
+            failures.append((request, failures[-1][1]))  # no request starts after it
+            continue
         try:
             answered.append((request, model.review(request)))
-        except ModelError as exc:
+        except (ModelError, DeadlineExceeded) as exc:
             failures.append((request, exc))
     if failures and not answered:
         raise failures[0][1]
     failed: list[diff.Skipped] = []
     for request, error in failures:
-        log.warning("a model request failed (%s); its files are listed as not reviewed", error)
-        reason = f"the model failed: {one_line(str(error), 160)}"
+        late = isinstance(error, DeadlineExceeded)
+        if not late:
+            log.warning("a model request failed (%s); its files are listed as not reviewed",
+                        error)
+        reason = ("not asked: --deadline reached" if late
+                  else f"the model failed: {one_line(str(error), 160)}")
         failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
+    if any(isinstance(e, DeadlineExceeded) for _, e in failures):
+        log.warning("--deadline reached: what was answered is posted, the rest is listed as "
+                    "not reviewed")
     return answered, failed
 
 
@@ -161,8 +177,15 @@ def _gitlab(settings: Settings, target: Target) -> GitLab:
         job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
         raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
                           "token with the api scope, or pass --token")
-    return GitLab(target.url, token, timeout=settings.timeout,
-                  max_file_bytes=settings.max_file_bytes)
+    return _client(settings, target.url, Clock(settings.deadline))
+
+
+def _client(settings: Settings, url: str, clock: Clock) -> GitLab:
+    origins = Origins(token=settings.origin("token"), project=settings.origin("project"),
+                      mr=settings.origin("mr"))
+    return GitLab(url, reveal(settings.token), timeout=settings.timeout,
+                  max_file_bytes=settings.max_file_bytes, retries=settings.retries,
+                  clock=clock, origins=origins)
 
 
 def _rules(settings: Settings, client: GitLab | None, source: Source
