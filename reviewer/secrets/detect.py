@@ -58,17 +58,20 @@ TOKEN_START = re.compile(r"[A-Za-z0-9_\-]")  # leftwards: never over a "name=" b
 # finding": placeholders, setting names, fixtures).
 NOT_A_VALUE = re.compile(r"(?i)example|changeme|change_me|placeholder|dummy|redacted|x{5,}|"
                          r"\*{3,}|^your[_-]|^<.*>$|^(none|null|nil|true|false|test|todo|pass(word)?|secret)$")
-NAMED = re.compile(r"(?i)pass|pwd|secret|token|key|auth|cred")
 # An assignment's quoted value, then the name before it (what the entropy rules look at). Two
 # steps, each bounded, keep a 1 MB line linear.
 ASSIGNED = re.compile(r"""(?:=|:|=>)\s*[@rbuf]?(?P<q>["'`])(?P<value>[A-Za-z0-9+/=_\-.~]{16,128})"""
                       r"""(?P=q)""")
-NAME = re.compile(r"""(?P<name>[A-Za-z_][\w.\-]*)['"\]]*\s*:?$""")
+NAME = re.compile(r"[A-Za-z_][\w.\-]*")
+STATEMENT = re.compile(r"[;,({]")  # what comes before a statement's target
 # Words of a name that say it holds a credential (gitleaks' generic-api-key keywords).
 CREDENTIAL_WORDS = frozenset({"token", "secret", "password", "passwd", "pwd", "passphrase",
                               "credential", "credentials", "creds", "apikey", "bearer"})
 KEY_QUALIFIERS = frozenset({"api", "access", "secret", "private", "auth", "signing", "client",
                             "encryption", "master", "account", "service", "app", "session"})
+# Names whose random-looking values are digests, not secrets: never redacted by entropy alone.
+DIGEST_WORDS = frozenset({"integrity", "sha", "sha1", "sha256", "sha384", "sha512", "md5", "hash",
+                          "checksum", "digest", "etag", "commit", "rev", "revision", "nonce"})
 CAMEL = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 DOTENV = re.compile(r"(^|/)\.env(\.[\w-]+)?$|\.env$")
 
@@ -147,13 +150,13 @@ def _located(line: str, value: str, kind: str, rank: int, grow: bool = False) ->
 
 
 def _keywords(line: str, path: str) -> Iterator[Hit]:
-    # A .env file is config: its values go unquoted, as in an .ini file.
+    # A .env file is config: its values go unquoted, as in an .ini file; so does free text.
     if not KEYWORD_WORDS.search(line):
         return
-    name = "x.ini" if DOTENV.search(path) else path or "x"
+    name = "x.ini" if not path or DOTENV.search(path) else path
     for secret in KEYWORD.analyze_line(filename=name, line=line):
         value = secret.secret_value or ""
-        if len(value) < 6 or _filtered(value, line) or NAMED.search(value) or " " in value:
+        if len(value) < 6 or " " in value or _filtered(value, line) or _names_one(value):
             continue  # a label ("Enter password"), a setting's name ("DB_PASSWORD") or prose
         yield from _located(line, value, "secret", ASSIGNMENT)
 
@@ -179,16 +182,35 @@ def _entropy(line: str) -> Iterator[Hit]:
             continue
         entropy = ENTROPY_PLUGIN.calculate_shannon_entropy(value)
         mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
-        name = NAME.search(line[max(0, match.start() - 64):match.start()])
-        if name and _credential_name(name["name"]) and entropy >= 3.5 and mixed:
+        names = _target(line[max(0, match.start() - 64):match.start()])
+        if DIGEST_WORDS.intersection(w for n in names for w in _words(n)):
+            continue
+        if any(map(_credential_name, names)) and entropy >= 3.5 and mixed:
             yield Hit(match.start("value"), match.end("value"), "secret", CREDENTIAL)
-        elif name and entropy > ENTROPY_PLUGIN.entropy_limit and len(value) >= 20:
+        elif names and entropy > ENTROPY_PLUGIN.entropy_limit and len(value) >= 20:
             yield Hit(match.start("value"), match.end("value"), "high-entropy-string", ENTROPY,
                       report=False)
 
 
+def _target(before: str) -> list[str]:
+    """The names an assignment's value goes to: the last two words before the operator, so a
+    declaration's name counts beside its type ("const authToken", "authToken: string")."""
+    return NAME.findall(STATEMENT.split(before)[-1])[-2:]
+
+
+def _words(name: str) -> list[str]:
+    """A name's words, lower case: snake_case, kebab-case, camelCase and CAPS alike."""
+    return [w.lower() for part in re.split(r"[^A-Za-z0-9]+", name) for w in CAMEL.findall(part)]
+
+
+def _names_one(value: str) -> bool:
+    """A value that names a credential rather than holds one: "password", "my-secret",
+    "APP_SECRET_KEY" (a label or a setting's name; "monkey123" is no such name)."""
+    return bool((CREDENTIAL_WORDS | {"pass", "key", "auth"}).intersection(_words(value)))
+
+
 def _credential_name(name: str) -> bool:
-    words = [w.lower() for part in re.split(r"[^A-Za-z0-9]+", name) for w in CAMEL.findall(part)]
+    words = _words(name)
     if CREDENTIAL_WORDS.intersection(words):
         return True
     return any(w == "key" and i > 0 and words[i - 1] in KEY_QUALIFIERS

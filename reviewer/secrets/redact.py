@@ -53,10 +53,11 @@ def redact_files(files: Sequence[FileDiff], rule: str | None = None) -> Redactio
     return Redaction(tuple(out), findings, count)
 
 
-def redact_text(text: str) -> str:
-    """Text with its likely secrets replaced: a title, a description, a commit message."""
+def redact_text(text: str, path: str = "") -> str:
+    """Text with its likely secrets replaced: a title, a description, a commit message (path
+    empty: read as free text, where values go unquoted), or a file's text."""
     lines = text.split("\n")
-    hits = {i: detect.scan(line) for i, line in enumerate(lines)}
+    hits = {i: detect.scan(line, path) for i, line in enumerate(lines)}
     for block in blocks.find(lines):
         _add_block(hits, block, range(len(lines)))
     return "\n".join(_apply(line, hits.get(i, [])) for i, line in enumerate(lines))
