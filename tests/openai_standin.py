@@ -68,6 +68,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (timeout tests)
     headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After with a 429
     drop: bool = False  # reset the connection instead of answering (after the delay)
+    trickle: float = 0.0  # seconds between 16-byte pieces of the body: every read is short
 
 
 @dataclass
@@ -77,6 +78,7 @@ class _Answer:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    trickle: float = 0.0
 
 
 def _error(status: int, message: str, code: str | None = None,
@@ -224,6 +226,7 @@ class FakeOpenAI:
         self._prompts: list[str] = []  # what the prefix cache holds
         self.responder: Callable[[JSON], Reply | str] | None = None
         self.requests: list[JSON] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request recorded
         self.url = ""
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -325,11 +328,13 @@ class FakeOpenAI:
         else:
             answer = _Answer(200, _completion(body, reply, self._count(body)))
         answer.delay, answer.headers, answer.drop = reply.delay, reply.headers, reply.drop
+        answer.trickle = reply.trickle
         return answer
 
     def _record(self, body: JSON) -> None:
         with self._lock:
             self.requests.append(body)
+            self.arrivals.append(time.monotonic())
 
 
 class _Server(ThreadingHTTPServer):
@@ -389,7 +394,12 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in answer.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            step = 16 if answer.trickle else len(data) or 1
+            for start in range(0, len(data), step):
+                self.wfile.write(data[start:start + step])
+                self.wfile.flush()
+                if answer.trickle and self.fake._stopping.wait(answer.trickle):
+                    return
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (e.g. its timeout fired); that is expected.
             self.close_connection = True

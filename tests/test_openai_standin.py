@@ -304,3 +304,25 @@ def test_cached_tokens_override(fake: FakeOpenAI) -> None:
 def test_context_window_caps_the_count_silently() -> None:
     with FakeOpenAI(context_window=100) as fake:
         assert usage_of(fake, LONG).prompt_tokens == 100
+
+
+def test_a_reply_carries_its_headers(fake: FakeOpenAI) -> None:
+    fake.queue(Reply(status=429, error="slow down", headers={"Retry-After": "1"}))
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(client_for(fake))
+    assert caught.value.response.headers["retry-after"] == "1"
+
+
+def test_a_dropped_reply_resets_the_connection_after_recording_the_request(
+        fake: FakeOpenAI) -> None:
+    fake.queue(Reply(drop=True), Reply(content="Second time lucky."))
+    with pytest.raises(openai.APIConnectionError):
+        chat(client_for(fake))
+    assert chat(client_for(fake)).choices[0].message.content == "Second time lucky."
+    assert len(fake.requests) == len(fake.arrivals) == 2
+    assert fake.arrivals[0] <= fake.arrivals[1]
+
+
+def test_a_trickled_reply_arrives_whole_in_small_pieces(fake: FakeOpenAI) -> None:
+    fake.queue(Reply(content="slow", trickle=0.01))
+    assert chat(client_for(fake, timeout=1.0)).choices[0].message.content == "slow"
