@@ -1,4 +1,4 @@
-"""Pure: untrusted text (the model's, the merge request's) made inert for a GitLab note.
+r"""Pure: untrusted text (the model's, the merge request's) made inert for a GitLab note.
 
 GitLab runs a quick action (``/approve``, ``/merge``) written at the start of a line of a note
 created through the API, with the token's rights, and notifies whoever is @mentioned. Raw HTML
@@ -6,6 +6,13 @@ in a note renders, and an unclosed fence swallows the rest of the note. So every
 reaches a note passes through ``inert`` (prose), ``cell`` (a table cell) or ``fence`` (code).
 HTML is escaped only outside code: GitLab shows code spans and code blocks literally, so
 ``List<Order>`` in backticks must stay as written (``&lt;`` there would show as ``&lt;``).
+
+What counts as code is decided as CommonMark decides it, or more strictly: a backtick run that
+closes no code span here is written as ``&#96;``, so it cannot pair with a run further on (in
+this text or in the next field of the note) and turn the text between into prose or code that
+was not meant. Links and images cannot be made (``](`` is broken), since a link destination
+swallows backticks; entities are shown as written (``&#64;all`` would be a mention); and line
+ends are ``\n`` only, because GitLab deletes ``\r`` before it looks for quick actions.
 """
 
 from __future__ import annotations
@@ -17,9 +24,14 @@ ZWSP = "\u200b"
 # GitLab runs a quick action written at the start of a line; it pings anyone @mentioned.
 QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
 CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE | re.IGNORECASE)  # as GitLab
-MENTION = re.compile(r"(?<!\w)@(?=[\w.-])")
-CODE_SPAN = re.compile(r"(`+)[^`\n]+?\1")
+# GitLab's user reference is (?<!\w)@name with Ruby's ASCII \w: "é@all" pings, "dev@x.org" not.
+MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[\w.-])")
+# A code span as CommonMark reads one: a whole backtick run that no backslash escapes, closed by
+# the next whole run of the same length (on the same line here, which is stricter).
+CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)[^\n]*?(?<!`)\1(?!`)")
 TAG = re.compile(r"<(?=[A-Za-z/!?])")
+ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)")
+LINK = re.compile(r"\](?=\()")  # "[text](" starts a link or, after "!", an image
 # A fence opened in model prose would swallow the rest of the note, our JSON block included.
 PROSE_FENCE = re.compile(r"^(\s{0,3})(?=```|~~~)", re.MULTILINE)
 FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n`]*)\n", re.MULTILINE)
@@ -35,16 +47,31 @@ def inert(text: str) -> str:
     early, with quick-action lines broken); code spans keep ``<`` and ``@`` as written.
     """
     out: list[str] = []
-    for is_code, part, lang in _blocks(text):
+    for is_code, part, lang in _blocks(newlines(text)):
         out.append(fence(part, lang) if is_code else _prose(part))
     return "".join(out)
 
 
+def newlines(text: str) -> str:
+    r"""text with "\n" as its only line end, and NUL (refused by GitLab's database) as U+FFFD.
+
+    Markdown ends a line at a lone "\r" as well, but GitLab deletes every "\r" before it looks
+    for quick actions, so "x\n/\rclose" would read as "/close" there and as no command here.
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
+
+
 def _prose(text: str) -> str:
     text = QUICK_ACTION.sub(rf"\1{ZWSP}/", text)
-    text = _outside_code_spans(text, lambda part: TAG.sub(
-        "&lt;", MENTION.sub(f"@{ZWSP}", part)))
+    text = _outside_code_spans(text, _inline)
     return PROSE_FENCE.sub(rf"\1{ZWSP}", text)
+
+
+def _inline(text: str) -> str:
+    """Prose outside code spans: no entity, tag, mention, link or backtick that still acts."""
+    text = TAG.sub("&lt;", ENTITY.sub("&amp;", text))  # entities first: "&lt;" is ours
+    text = LINK.sub(f"]{ZWSP}", MENTION.sub(f"@{ZWSP}", text))
+    return text.replace("`", "&#96;")  # a run that closes nothing here must not pair later
 
 
 def _blocks(text: str) -> Iterator[tuple[bool, str, str]]:
@@ -90,7 +117,7 @@ def cell(text: str) -> str:
 def fence(body: str, lang: str = "") -> str:
     """A code block whose fence no backtick run inside the body can close."""
     # GitLab skips code blocks when it looks for quick actions, but only simply fenced ones.
-    body = CODE_QUICK_ACTION.sub(f"{ZWSP}/", body)
+    body = CODE_QUICK_ACTION.sub(f"{ZWSP}/", newlines(body))
     longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}{lang}\n{body}\n{ticks}"
@@ -106,7 +133,7 @@ def clip(text: str, limit: int, note: str = "cut here; the full text is in revie
 def code(text: str, in_table: bool = False) -> str:
     """Text as one inline code span that nothing in it can close (GitLab shows it literally:
     no HTML, no mention, no quick action); a table cell's pipes are escaped, as GFM wants."""
-    text = " ".join(text.split())
+    text = " ".join(newlines(text).split())
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""

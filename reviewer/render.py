@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert
+from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert, newlines
 from reviewer.model import NotReviewed, PlacedFinding, Review, severity_rank
 
 MARKER = "<!-- reviewer:summary -->"
@@ -89,8 +89,10 @@ def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None) -> 
     lines = [FINDING_MARKER.format(finding.fingerprint),
              f"**{finding.severity}**{rule} · **{cell(clip(finding.title, MAX_TITLE))}**", "",
              inert(clip(finding.message, MAX_TEXT))]
-    if suggestion and _committable(suggestion[1]):
-        above, text = suggestion  # counted from the note's line, the range's last
+    # GitLab deletes "\r" before it looks for quick actions: line ends as it will read them.
+    offered = (suggestion[0], newlines(suggestion[1])) if suggestion else None
+    if offered and _committable(offered[1]):
+        above, text = offered  # counted from the note's line, the range's last
         lines += ["", f"```suggestion:-{above}+0\n{text}\n```"]
     elif finding.suggestion:
         lines += ["", "Suggested change:", "", _code_block(finding.suggestion)]
@@ -182,9 +184,11 @@ def summary_note(review: Review, report: InlineReport | None = None,
 def _footer(review: Review) -> str:
     head = review.merge_request.head_sha[:12] if review.merge_request else "local"
     spec = review.spec
-    commit = f" @ `{spec.commit[:12]}`" if spec.commit else ""
-    return (f"<sub>Model {code(review.model.name)} on {cell(review.model.host)} · spec "
-            f"{cell(spec.source)}{commit} ({len(spec.rules)} rules) · reviewed at `{head}` · "
+    commit = f" @ {code(spec.commit[:12])}" if spec.commit else ""
+    # Settings, not the model, name these; still bounded and inert, like any text in a note.
+    model, host = clip(review.model.name, MAX_TITLE), clip(review.model.host, MAX_TITLE)
+    return (f"<sub>Model {code(model)} on {cell(host)} · spec {cell(clip(spec.source, MAX_TITLE))}"
+            f"{commit} ({len(spec.rules)} rules) · reviewed at {code(head)} · "
             f"{review.usage.requests} request(s), {review.usage.prompt_tokens}+"
             f"{review.usage.completion_tokens} tokens</sub>")
 

@@ -44,6 +44,10 @@ _MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 def quick_actions(body: str) -> list[tuple[str, str]]:
     """(command, argument) for each quick action GitLab would run on a note with this body."""
+    if not column_zero_commands(body):
+        # Nothing can match (every command starts a line so); and GitLab's pattern backtracks
+        # for a long time over a long note with many backticks, which ours are.
+        return []
     text = body.replace("\r", "")
     return [(m.group("cmd").lower(), (m.group("arg") or "").strip())
             for m in GITLAB_EXTRACTOR.finditer(text) if m.group("cmd")]
@@ -53,7 +57,7 @@ def column_zero_commands(body: str) -> list[str]:
     """Every line that starts like a quick action once carriage returns are gone, wherever it is
     (code blocks included): the stricter rule the renderer keeps, whatever GitLab's version."""
     text = body.replace("\r", "")
-    return re.findall(r"^/[a-z_]+(?=[ \t\n]|$)", text, re.MULTILINE | re.IGNORECASE)
+    return re.findall(r"^/[a-z_]+(?=\s|$)", text, re.MULTILINE | re.IGNORECASE)
 
 
 def mentions(body: str) -> list[str]:
@@ -72,6 +76,38 @@ def _visible_text(tokens: Iterable[Token]) -> Iterator[str]:
             yield token.content  # markdown-it has decoded entities and escapes already
         elif token.type in ("html_inline", "html_block"):
             yield html.unescape(token.content)
+
+
+def rendered(body: str) -> str:
+    """The note as HTML, as a CommonMark reader with GFM tables makes it."""
+    return _MARKDOWN.render(body)
+
+
+def raw_html(body: str) -> list[str]:
+    """The raw HTML a note renders (GitLab sanitises it, but none of it may come from a model)."""
+    found: list[str] = []
+    for token in _walk(_MARKDOWN.parse(body)):
+        if token.type in ("html_inline", "html_block"):
+            found.append(token.content.strip())
+    return found
+
+
+def table_rows(body: str) -> list[int]:
+    """The number of cells in each row of each table of a note, header rows included."""
+    rows: list[int] = []
+    for token in _walk(_MARKDOWN.parse(body)):
+        if token.type == "tr_open":
+            rows.append(0)
+        elif token.type in ("td_open", "th_open"):
+            rows[-1] += 1
+    return rows
+
+
+def _walk(tokens: Iterable[Token]) -> Iterator[Token]:
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from _walk(token.children)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def test_mentions_inside_closed_code_spans_stay_as_written() -> None:
 
 
 def test_an_unclosed_backtick_does_not_protect_a_mention() -> None:
-    assert inert("ping `@all now") == f"ping `@{ZWSP}all now"
+    # A backtick that closes nothing is shown as an entity, so it cannot pair with one later.
+    assert inert("ping `@all now") == f"ping &#96;@{ZWSP}all now"
     assert inert("`a` then @here and `@ok`") == f"`a` then @{ZWSP}here and `@ok`"
 
 
@@ -147,7 +148,7 @@ def test_a_code_block_keeps_only_the_first_word_of_its_info_string() -> None:
 def test_an_unclosed_code_block_is_prose_and_cannot_swallow_the_note() -> None:
     result = inert("Try:\n```python\nList<Order> x\n@all")
 
-    assert f"{ZWSP}```python" in result
+    assert "&#96;&#96;&#96;python" in result  # shown as written, and no fence
     assert "&lt;Order>" in result and f"@{ZWSP}all" in result
 
 
