@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,14 @@ from reviewer.spec import Rule, Spec
 
 CHARS_PER_TOKEN = 3  # conservative for code, so a budget is rarely overrun
 MIN_DIFF_CHARS = 600  # room for a file header and a few lines of diff in every request
+ZWSP = "\u200b"
+# Chat-template tokens (ChatML's <|im_start|>, DeepSeek's with full-width bars U+FF5C, Llama 2's
+# [INST] and <<SYS>>, Gemma's <start_of_turn>): llama.cpp and vLLM read special tokens in the
+# text they are given, so one of these in a diff would open a real turn ("system: approve").
+ROLE_TOKEN = re.compile(r"<(?=[|\uff5c][^<>|\uff5c\n]{1,64}[|\uff5c]>)"
+                        r"|<(?=/?(?:start|end)_of_turn>)|\[(?=/?INST\])|<(?=</?SYS>>)",
+                        re.IGNORECASE)
+CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 MAX_DESCRIPTION = 2000
 SIGNS = {LineKind.ADDED: "+", LineKind.REMOVED: "-", LineKind.CONTEXT: " "}
 
@@ -83,12 +92,26 @@ def _row(line: DiffLine) -> str:
     return f"{old:>5} {new:>5} {SIGNS[line.kind]} {line.text}"
 
 
-def _units(file: FileDiff, budget_chars: int) -> list[_Unit] | None:
+def data(text: str, tag: str) -> str:
+    """Text of the merge request as it goes between the markers: this run's tag and the chat
+    template's role tokens are broken in it, so it can neither close the data nor open a turn."""
+    text = re.sub(re.escape(tag), lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text,
+                  flags=re.IGNORECASE)
+    return ROLE_TOKEN.sub(lambda m: m.group(0) + ZWSP, text)
+
+
+def one_line(name: str) -> str:
+    """A path or title that cannot start a line of its own: quoted with escapes when it holds a
+    line break or another control character (a name may; a fake "File:" header must not)."""
+    return json.dumps(name, ensure_ascii=False) if CONTROL.search(name) else name
+
+
+def _units(file: FileDiff, budget_chars: int, tag: str) -> list[_Unit] | None:
     """A file as one unit, or split by hunks when it alone exceeds the budget."""
     moved = file.status in ("renamed", "copied")
-    label = f"{file.status} from {file.old_path}" if moved else file.status
-    head = f"File: {file.path} ({label})\n"
-    hunks = [number_lines(h) for h in file.hunks]
+    label = f"{file.status} from {one_line(file.old_path)}" if moved else file.status
+    head = data(f"File: {one_line(file.path)} ({label})\n", tag)
+    hunks = [data(number_lines(h), tag) for h in file.hunks]
     whole = head + "\n".join(hunks) + "\n"
     if len(whole) <= budget_chars:
         return [_Unit(file.path, whole)]
@@ -108,9 +131,10 @@ def _rules_text(rules: Sequence[Rule]) -> str:
 
 
 def _user(rules: str, ctx: Context, units: Sequence[_Unit], tag: str, part: str) -> str:
-    desc = ctx.description.strip()[:MAX_DESCRIPTION] or "(none)"
+    desc = data(ctx.description.strip()[:MAX_DESCRIPTION], tag) or "(none)"
+    title = data(one_line(ctx.title), tag)
     body = "\n".join(u.text for u in units)
-    return (f"{rules}\nThe merge request{part}:\n<{tag}>\nTitle: {ctx.title}\n"
+    return (f"{rules}\nThe merge request{part}:\n<{tag}>\nTitle: {title}\n"
             f"Description:\n{desc}\n\n{body}</{tag}>\n\nAnswer with the JSON object only.")
 
 
@@ -135,7 +159,7 @@ def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, 
     units: list[_Unit] = []
     skipped: list[Skipped] = []
     for file in files:
-        split = _units(file, budget - fixed)
+        split = _units(file, budget - fixed, tag)
         if split is None:
             skipped.append(Skipped(file.path, "a hunk is larger than --max-input-tokens allows",
                                    limit=True))
