@@ -145,10 +145,7 @@ def _finding(path: str, first: DiffLine, last: DiffLine, kinds: Sequence[str],
     return Finding(
         path=path, line=start, side="new", end_line=end if end and end != start else None,
         severity="critical", rule=rule, title=f"Secret committed: {what}",
-        message=(f"This change writes a credential into the repository ({what}), where anyone "
-                 "who can read the repository or its history can use it. Rotate it now: "
-                 "deleting the line does not take it out of the history (rewrite the history "
-                 "too if the repository is shared). Then load it from the environment or a "
-                 "secret store. The reviewer replaced the value with a placeholder before "
-                 "sending the code to the model."),
+        message=(f"Anyone who can read the repository or its history can use this {what}. "
+                 "Rotate it now (deleting the line leaves it in the history), then load it "
+                 "from the environment or a secret store. Its value was not sent to the model."),
         suggestion=None)
