@@ -236,16 +236,24 @@ def _guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = (
         return action()
     except ReviewerError as exc:
         if verbose:
-            traceback.print_exc()
+            _print_traceback(secrets)
         _fail(_redact(str(exc), secrets), EXIT_USAGE if isinstance(exc, UsageError) else
               EXIT_FAILED)
     except (KeyboardInterrupt, typer.Exit):
         raise
     except Exception as exc:
         if verbose:
-            traceback.print_exc()
+            _print_traceback(secrets)
         _fail(_redact(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
                       "traceback, and please report it)", secrets), EXIT_FAILED)
+
+
+def _print_traceback(secrets: Sequence[str]) -> None:
+    # A library's exception may carry a URL with credentials: the traceback is redacted too.
+    text = traceback.format_exc()
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    sys.stderr.write(text)
 
 
 class _Redacting(logging.Filter):

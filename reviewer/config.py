@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -170,7 +170,13 @@ class Settings(BaseSettings):
         """Every secret value in use, for redaction of anything printed."""
         found = [s.get_secret_value() for s in
                  (self.token, self.api_key, self.spec_token, self.ci_job_token) if s]
-        return [s for s in found if len(s) >= 4]
+        # A password written into a URL (https://user:pass@host) is a secret too; so is the
+        # URL-encoded form a library may print.
+        for url in (self.gitlab_url, self.base_url, self.spec, self.mr_url):
+            password = urlsplit(url).password if url and "://" in url else None
+            if password:
+                found += [password, unquote(password)]
+        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
 
 def reveal(secret: SecretStr | None) -> str | None:

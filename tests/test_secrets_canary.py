@@ -212,12 +212,7 @@ def test_credentials_in_urls_and_flags_stay_out_of_output_at_verbose(
     assert credentials_absent(result.stdout, result.stderr, out.read_text(), *notes) == []
 
 
-@pytest.mark.parametrize("where", [
-    pytest.param("gitlab", marks=pytest.mark.xfail(strict=True, reason=(
-        "leak: gitlab_http.py names the --gitlab-url with its user:password in 'cannot reach "
-        "GitLab at ...'; Settings.secrets() lists no password from a URL; cli._guard prints "
-        "the --verbose traceback unredacted"))),
-    "model"])
+@pytest.mark.parametrize("where", ["gitlab", "model"])
 def test_a_library_error_naming_a_url_with_credentials_prints_none(tmp_path: Path,
                                                                     where: str) -> None:
     """Nothing listens: the HTTP library's error names the URL; at --verbose the traceback is
