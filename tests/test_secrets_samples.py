@@ -103,6 +103,8 @@ def samples() -> list[Sample]:
         jwt(),
         one("database-url-password", "settings.py",
             'DATABASES_URL = "postgres://shop:{}@db.internal:5432/shop"', rnd(18)),
+        one("database-url-password", "config/db.yaml", "url: mysql://shop:{}@db:3306/shop",
+            rnd(10) + "!$&*"),
         one("secret", "app/settings.py", 'password = "{}"', rnd(14)),
         one("secret", "config/app.env", "APP_SECRET={}", rnd(24)),
         one("secret", "app/client.py", 'api_token = "{}"', rnd(32)),

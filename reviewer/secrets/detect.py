@@ -46,6 +46,9 @@ EXTRA: dict[str, re.Pattern[str]] = {
     "azure-client-secret": re.compile(r"(?<![\w~.-])[\w~.]{3}\dQ~[\w~.-]{31,34}(?![\w~.-])"),
     # Azure connection strings' shared access keys (Service Bus, Event Hubs, IoT Hub).
     "azure-shared-access-key": re.compile(r"SharedAccessKey=([A-Za-z0-9+/]{43}=)"),
+    # A URL's password with RFC 3986's sub-delimiters (postgres://app:pa$$w0rd!@db), which
+    # detect-secrets' BasicAuthDetector leaves out.
+    "url-password": re.compile(r"://[^\s:/?#@\"'`]+:([^\s/?#@\"'`]+)@"),
 }
 # A database URL names its scheme: the title then says what the password opens.
 DATABASE_SCHEMES = re.compile(r"(?i)\b(postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|"
@@ -119,7 +122,15 @@ def _providers(line: str) -> Iterator[Hit]:
     for kind, pattern in EXTRA.items():
         for match in pattern.finditer(line):
             group = 1 if match.groups() else 0
-            yield Hit(match.start(group), match.end(group), kind)
+            value = match[group]
+            if len(value) >= 3 and not (NOT_A_VALUE.search(value) or _placeholder(value)):
+                yield Hit(match.start(group), match.end(group), _kind(kind, value, line))
+
+
+def _placeholder(value: str) -> bool:
+    """A template's slot, not a value: {password}, <token>, ${DB_PASSWORD}, $PASSWORD, %s."""
+    return (heuristic.is_templated_secret(value) or heuristic.is_prefixed_with_dollar_sign(value)
+            or value.startswith("%"))
 
 
 def _kind(kind: str, value: str, line: str) -> str:
@@ -144,7 +155,9 @@ def _located(line: str, value: str, kind: str, rank: int, grow: bool = False) ->
                 start -= 1
             while end < len(line) and TOKEN_CHARS.match(line[end]):
                 end += 1
-        if end - start >= (8 if grow else 4) and not NOT_A_VALUE.search(line[start:end]):
+        found_value = line[start:end]
+        if end - start >= (8 if grow else 4) and not (NOT_A_VALUE.search(found_value)
+                                                      or _placeholder(found_value)):
             yield Hit(start, end, kind, rank)
         found = line.find(value, found + len(value))
 
