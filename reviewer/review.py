@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from secrets import token_hex
 
-from reviewer import __version__, check, coverage, diff, prompt, publish, spec, spec_project
+from reviewer import (
+    __version__,
+    check,
+    coverage,
+    diff,
+    prompt,
+    publish,
+    secrets,
+    spec,
+    spec_project,
+)
 from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, DeadlineExceeded, GitLabError, ModelError, UsageError
@@ -19,6 +29,7 @@ from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
 from reviewer.localgit import LocalChange, read_change
 from reviewer.model import (
+    Finding,
     LocalInfo,
     MergeRequestInfo,
     ModelAnswer,
@@ -60,8 +71,9 @@ def run(settings: Settings) -> Outcome:
     client, source = _source(settings)
     rules, notes = _rules(settings, client, source)
     files, skipped = diff.select(source.changes, settings.exclude)
-    tag = f"mr-data-{secrets.token_hex(4)}"  # unguessable, so the diff cannot close it
-    requests, too_big = prompt.build(files, rules, source.context, settings.max_input_tokens, tag)
+    files, found, context = _redacted(settings, rules, files, source.context)
+    tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
+    requests, too_big = prompt.build(files, rules, context, settings.max_input_tokens, tag)
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
@@ -77,7 +89,7 @@ def run(settings: Settings) -> Outcome:
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
-    review = assemble(settings, source, rules, Read(files, by_path, answered, limits),
+    review = assemble(settings, source, rules, Read(files, by_path, answered, limits, found),
                       [s for s in skipped if not s.limit], model, notes
                       ).model_copy(update={"timings": timings})
     posted = _publish(settings, client, source, review, by_path)
@@ -122,12 +134,29 @@ class Read:
     sent: dict[str, diff.FileDiff]  # the files in some request, by path: they can take findings
     answered: Sequence[tuple[prompt.Request, ModelAnswer]]
     not_reviewed: Sequence[diff.Skipped]  # limits: GitLab's size, the budget, model failures
+    secrets: Sequence[Finding] = ()  # one per secret the change adds, whatever the model says
 
     @property
     def reviewed(self) -> dict[str, diff.FileDiff]:
         """The files the model read whole: sent, and no request of theirs failed."""
         missing = {s.path for s in self.not_reviewed}
         return {p: f for p, f in self.sent.items() if p not in missing}
+
+
+def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],
+              context: prompt.Context
+              ) -> tuple[list[diff.FileDiff], list[Finding], prompt.Context]:
+    """What may be sent to the model: likely secrets replaced (unless --no-redact), and a
+    critical finding for each secret the change adds."""
+    if not settings.redact:
+        return files, [], context
+    redaction = secrets.redact_files(files, secrets.secrets_rule(rules.rules))
+    if redaction.redacted:
+        log.info("%d likely secret(s) replaced before anything is sent to the model",
+                 redaction.redacted)
+    return (list(redaction.files), redaction.findings,
+            prompt.Context(secrets.redact_text(context.title),
+                           secrets.redact_text(context.description)))
 
 
 def _ask(model: ModelClient, requests: Sequence[prompt.Request]
@@ -230,7 +259,9 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     ids = frozenset(r.id for r in rules.rules)
     answers = [a for _, a in read.answered]
     placed = [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
-    findings = check.outside_change(placed, _paths(source.changes))
+    # Every file was scanned for secrets in full, sent to the model or not.
+    ours = [check.place(f, {f.path: f for f in read.files}) for f in read.secrets]
+    findings = check.outside_change(secrets.merge(ours, placed), _paths(source.changes))
     counted = check.in_change(findings)  # invented files neither cap, decide nor gate
     weights = [sum(read.sent[p].changed_lines for p in r.files) for r, _ in read.answered]
     covered = coverage.measure(read.reviewed, policy, read.not_reviewed,
@@ -246,7 +277,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
     return Review(
         generated_at=datetime.now(UTC), tool_version=__version__,
-        merge_request=_mr_info(source.mr), local=_local_info(source.local),
+        merge_request=_mr_info(source.mr, settings.redact), local=_local_info(source.local),
         model=ModelInfo(name=settings.model, host=settings.model_host,
                         structured_output=model.mode if answers else None),
         spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
@@ -262,10 +293,12 @@ def _paths(changes: Sequence[diff.Change]) -> frozenset[str]:
     return frozenset(p for c in changes for p in (c.old_path, c.new_path))
 
 
-def _mr_info(mr: MergeRequest | None) -> MergeRequestInfo | None:
+def _mr_info(mr: MergeRequest | None, redact: bool) -> MergeRequestInfo | None:
     if mr is None:
         return None
-    return MergeRequestInfo(project=mr.project_path, iid=mr.iid, web_url=mr.web_url, title=mr.title,
+    # review.json and the note's JSON block are artifacts: a key pasted in a title stays out.
+    title = secrets.redact_text(mr.title) if redact else mr.title
+    return MergeRequestInfo(project=mr.project_path, iid=mr.iid, web_url=mr.web_url, title=title,
                             source_branch=mr.source_branch, target_branch=mr.target_branch,
                             base_sha=mr.base_sha, start_sha=mr.start_sha, head_sha=mr.head_sha)
 

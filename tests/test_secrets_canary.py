@@ -24,7 +24,6 @@ from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI
 from tests.test_secrets_samples import Sample, key_block, pem_body, rnd, samples
 
-INTEGRATION = pytest.mark.xfail(strict=True, reason="review.py integration pending")
 APPROVE = answer(score=97, verdict="approve", summary="Clean configuration change.")
 
 
@@ -109,7 +108,6 @@ def review_local(change: LocalChange, llm: FakeOpenAI, *args: str) -> tuple[Any,
     return result, Review.model_validate_json(out.read_text())
 
 
-@INTEGRATION
 def test_no_canary_reaches_the_model_and_each_added_one_is_a_finding(
         local_change: LocalChange, llm: FakeOpenAI) -> None:
     llm.queue(APPROVE)
@@ -145,7 +143,6 @@ def test_with_no_redact_the_canaries_are_sent_as_they_are(
     assert not [f for f in review.findings if f.rule == "SEC-002"]
 
 
-@INTEGRATION
 def test_merge_request_title_description_diff_and_notes_carry_no_canary(
         gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
     items = [*samples()[:4], key_block()]
