@@ -1,4 +1,5 @@
-"""Orchestration, top to bottom: source -> diff -> spec -> prompt -> model -> checks -> outputs."""
+"""Orchestration, top to bottom: source -> diff -> spec -> redact -> prompt -> model -> artifact
+-> outputs."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from secrets import token_hex
 
 from reviewer import (
-    __version__,
+    artifact,
     check,
-    coverage,
     diff,
     prompt,
     publish,
@@ -20,24 +19,16 @@ from reviewer import (
     spec,
     spec_project,
 )
+from reviewer.artifact import Read, Source
 from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, DeadlineExceeded, GitLabError, ModelError, UsageError
-from reviewer.gitlab import GitLab, MergeRequest, Target, resolve_target
+from reviewer.gitlab import GitLab, Target, origins, resolve_target
 from reviewer.gitlab_http import Origins
 from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
-from reviewer.localgit import LocalChange, read_change
-from reviewer.model import (
-    Finding,
-    LocalInfo,
-    MergeRequestInfo,
-    ModelAnswer,
-    ModelInfo,
-    Review,
-    SkippedFile,
-    SpecInfo,
-)
+from reviewer.localgit import read_change
+from reviewer.model import Finding, ModelAnswer, Review
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +41,6 @@ class Outcome:
     posted: publish.Posted | None = None
     gate_failure: str | None = None
     incomplete: bool = False  # files that needed review were not reviewed
-
-
-@dataclass(frozen=True)
-class Source:
-    changes: Sequence[diff.Change]
-    context: prompt.Context
-    mr: MergeRequest | None = None
-    local: LocalChange | None = None
 
 
 def run(settings: Settings) -> Outcome:
@@ -89,7 +72,8 @@ def run(settings: Settings) -> Outcome:
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
-    review = assemble(settings, source, rules, Read(files, by_path, answered, limits, found),
+    read = Read(files, by_path, answered, limits, found)
+    review = artifact.assemble(settings, source, rules, read,
                       [s for s in skipped if not s.limit], model, notes
                       ).model_copy(update={"timings": timings})
     posted = _publish(settings, client, source, review, by_path)
@@ -117,30 +101,14 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
     if not (client and source.mr and not settings.dry_run):
         return None
     # --deadline stops new model requests, not the posting of what was answered.
-    poster = _client(settings, client.url, Clock()) if settings.deadline else client
+    poster = _client(settings, client.url, Clock(), client.origins) if settings.deadline \
+        else client
     try:
         return publish.post(poster, source.mr, review, by_path, settings.max_inline,
                             settings.inline, settings.artifact)
     except GitLabError as exc:
         # The review itself is not lost: say where it is, so a retry or a person can use it.
         raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None
-
-
-@dataclass(frozen=True)
-class Read:
-    """What the model was given and what came back."""
-
-    files: Sequence[diff.FileDiff]  # every parsed file that needed review
-    sent: dict[str, diff.FileDiff]  # the files in some request, by path: they can take findings
-    answered: Sequence[tuple[prompt.Request, ModelAnswer]]
-    not_reviewed: Sequence[diff.Skipped]  # limits: GitLab's size, the budget, model failures
-    secrets: Sequence[Finding] = ()  # one per secret the change adds, whatever the model says
-
-    @property
-    def reviewed(self) -> dict[str, diff.FileDiff]:
-        """The files the model read whole: sent, and no request of theirs failed."""
-        missing = {s.path for s in self.not_reviewed}
-        return {p: f for p, f in self.sent.items() if p not in missing}
 
 
 def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],
@@ -183,7 +151,7 @@ def _ask(model: ModelClient, requests: Sequence[prompt.Request]
         if not late:
             log.warning("a model request failed (%s); its files are listed as not reviewed",
                         error)
-        reason = ("not asked: --deadline reached" if late
+        reason = ("not answered before --deadline" if late
                   else f"the model failed: {one_line(str(error), 160)}")
         failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
     if any(isinstance(e, DeadlineExceeded) for _, e in failures):
@@ -206,15 +174,13 @@ def _gitlab(settings: Settings, target: Target) -> GitLab:
         job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
         raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
                           "token with the api scope, or pass --token")
-    return _client(settings, target.url, Clock(settings.deadline))
+    return _client(settings, target.url, Clock(settings.deadline), origins(settings, target))
 
 
-def _client(settings: Settings, url: str, clock: Clock) -> GitLab:
-    origins = Origins(token=settings.origin("token"), project=settings.origin("project"),
-                      mr=settings.origin("mr"))
-    return GitLab(url, reveal(settings.token), timeout=settings.timeout,
-                  max_file_bytes=settings.max_file_bytes, retries=settings.retries,
-                  clock=clock, origins=origins)
+def _client(settings: Settings, url: str, clock: Clock, named: Origins) -> GitLab:
+    # GitLab answers in seconds: its requests keep the adapter's own timeout, not the model's.
+    return GitLab(url, reveal(settings.token), max_file_bytes=settings.max_file_bytes,
+                  retries=settings.retries, clock=clock, origins=named)
 
 
 def _rules(settings: Settings, client: GitLab | None, source: Source
@@ -249,62 +215,3 @@ def _merge_request(client: GitLab, target: Target) -> Source:
 def _local(settings: Settings) -> Source:
     local = read_change(settings.repo, settings.base, settings.head)
     return Source(local.changes, prompt.Context(local.title, ""), local=local)
-
-
-def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
-             policy: list[diff.Skipped], model: ModelClient, notes: Sequence[str] = ()
-             ) -> Review:
-    """The review artifact: findings checked against the diff, one score, one verdict, and
-    the coverage that says how much of the change was read."""
-    ids = frozenset(r.id for r in rules.rules)
-    answers = [a for _, a in read.answered]
-    placed = [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
-    # Every file was scanned for secrets in full, sent to the model or not.
-    ours = [check.place(f, {f.path: f for f in read.files}) for f in read.secrets]
-    findings = check.outside_change(secrets.merge(ours, placed), _paths(source.changes))
-    counted = check.in_change(findings)  # invented files neither cap, decide nor gate
-    weights = [sum(read.sent[p].changed_lines for p in r.files) for r, _ in read.answered]
-    covered = coverage.measure(read.reviewed, policy, read.not_reviewed,
-                               {f.path: f for f in read.files})
-    score = check.cap_score(check.merge_score(answers, weights), counted)
-    verdict = check.incomplete_verdict(
-        check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)
-    # Requests often answer with the same words: each summary once, in order.
-    summary = "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers if a.summary.strip()))
-    if not answers:
-        summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
-    notice = coverage.incomplete_notice(covered)
-    summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
-    return Review(
-        generated_at=datetime.now(UTC), tool_version=__version__,
-        merge_request=_mr_info(source.mr, settings.redact), local=_local_info(source.local),
-        model=ModelInfo(name=settings.model, host=settings.model_host,
-                        structured_output=model.mode if answers else None),
-        spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
-                      rules=[r.id for r in rules.rules]),
-        score=score, verdict=verdict, summary=summary, findings=findings,
-        files_reviewed=list(read.reviewed),
-        skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in policy],
-        coverage=covered, usage=model.usage, timings={},
-    )
-
-
-def _paths(changes: Sequence[diff.Change]) -> frozenset[str]:
-    return frozenset(p for c in changes for p in (c.old_path, c.new_path))
-
-
-def _mr_info(mr: MergeRequest | None, redact: bool) -> MergeRequestInfo | None:
-    if mr is None:
-        return None
-    # review.json and the note's JSON block are artifacts: a key pasted in a title stays out.
-    title = secrets.redact_text(mr.title) if redact else mr.title
-    return MergeRequestInfo(project=mr.project_path, iid=mr.iid, web_url=mr.web_url, title=title,
-                            source_branch=mr.source_branch, target_branch=mr.target_branch,
-                            base_sha=mr.base_sha, start_sha=mr.start_sha, head_sha=mr.head_sha)
-
-
-def _local_info(local: LocalChange | None) -> LocalInfo | None:
-    if local is None:
-        return None
-    return LocalInfo(repository=local.repository, base=local.base, head=local.head,
-                     base_sha=local.base_sha, head_sha=local.head_sha)

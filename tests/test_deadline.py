@@ -44,7 +44,7 @@ def test_what_was_answered_before_the_deadline_is_posted_and_the_rest_not_review
     assert written is not None and written.score == 81
     assert written.files_reviewed == ["a.py"]
     assert [(n.path, n.reason) for n in written.coverage.not_reviewed] == [
-        ("b.py", "not asked: --deadline reached"), ("c.py", "not asked: --deadline reached")]
+        ("b.py", "not answered before --deadline"), ("c.py", "not answered before --deadline")]
     assert "--deadline reached" in err
     assert len(llm.requests) == 2  # c.py was never sent
 

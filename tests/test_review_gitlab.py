@@ -293,7 +293,7 @@ def test_artifact_is_written_before_posting_fails(
     llm.queue(answer(score=77))
     out = tmp_path / "review.json"
 
-    result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
+    result = run_cli("review", "--retries", "0", env=ci_env(gitlab, llm, mr, out))
 
     assert result.code == 1
     assert "cannot post on merge request !7: GitLab answered 500" in result.stderr

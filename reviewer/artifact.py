@@ -1,0 +1,108 @@
+"""Pure: the review artifact from what was read: findings checked, one score, one verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reviewer import __version__, check, coverage, diff, prompt, secrets, spec
+from reviewer.config import Settings
+from reviewer.gitlab import MergeRequest
+from reviewer.llm import ModelClient
+from reviewer.localgit import LocalChange
+from reviewer.model import (
+    Finding,
+    LocalInfo,
+    MergeRequestInfo,
+    ModelAnswer,
+    ModelInfo,
+    Review,
+    SkippedFile,
+    SpecInfo,
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    changes: Sequence[diff.Change]
+    context: prompt.Context
+    mr: MergeRequest | None = None
+    local: LocalChange | None = None
+
+
+@dataclass(frozen=True)
+class Read:
+    """What the model was given and what came back."""
+
+    files: Sequence[diff.FileDiff]  # every parsed file that needed review
+    sent: dict[str, diff.FileDiff]  # the files in some request, by path: they can take findings
+    answered: Sequence[tuple[prompt.Request, ModelAnswer]]
+    not_reviewed: Sequence[diff.Skipped]  # limits: GitLab's size, the budget, model failures
+    secrets: Sequence[Finding] = ()  # one per secret the change adds, whatever the model says
+
+    @property
+    def reviewed(self) -> dict[str, diff.FileDiff]:
+        """The files the model read whole: sent, and no request of theirs failed."""
+        missing = {s.path for s in self.not_reviewed}
+        return {p: f for p, f in self.sent.items() if p not in missing}
+
+
+def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
+             policy: list[diff.Skipped], model: ModelClient, notes: Sequence[str] = ()
+             ) -> Review:
+    """The review artifact: findings checked against the diff, one score, one verdict, and
+    the coverage that says how much of the change was read."""
+    ids = frozenset(r.id for r in rules.rules)
+    answers = [a for _, a in read.answered]
+    placed = [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
+    # Every file was scanned for secrets in full, sent to the model or not.
+    parsed = {file.path: file for file in read.files}
+    ours = [check.place(f, parsed) for f in read.secrets]
+    findings = check.outside_change(secrets.merge(ours, placed), _paths(source.changes))
+    counted = check.in_change(findings)  # invented files neither cap, decide nor gate
+    weights = [sum(read.sent[p].changed_lines for p in r.files) for r, _ in read.answered]
+    covered = coverage.measure(read.reviewed, policy, read.not_reviewed,
+                               {f.path: f for f in read.files})
+    score = check.cap_score(check.merge_score(answers, weights), counted)
+    verdict = check.incomplete_verdict(
+        check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)
+    # Requests often answer with the same words: each summary once, in order.
+    summary = "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers if a.summary.strip()))
+    if not answers:
+        summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
+    notice = coverage.incomplete_notice(covered)
+    summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
+    return Review(
+        generated_at=datetime.now(UTC), tool_version=__version__,
+        merge_request=_mr_info(source.mr, settings.redact), local=_local_info(source.local),
+        model=ModelInfo(name=settings.model, host=settings.model_host,
+                        structured_output=model.mode if answers else None),
+        spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
+                      rules=[r.id for r in rules.rules]),
+        score=score, verdict=verdict, summary=summary, findings=findings,
+        files_reviewed=list(read.reviewed),
+        skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in policy],
+        coverage=covered, usage=model.usage, timings={},
+    )
+
+
+def _paths(changes: Sequence[diff.Change]) -> frozenset[str]:
+    return frozenset(p for c in changes for p in (c.old_path, c.new_path))
+
+
+def _mr_info(mr: MergeRequest | None, redact: bool) -> MergeRequestInfo | None:
+    if mr is None:
+        return None
+    # review.json and the note's JSON block are artifacts: a key pasted in a title stays out.
+    title = secrets.redact_text(mr.title) if redact else mr.title
+    return MergeRequestInfo(project=mr.project_path, iid=mr.iid, web_url=mr.web_url, title=title,
+                            source_branch=mr.source_branch, target_branch=mr.target_branch,
+                            base_sha=mr.base_sha, start_sha=mr.start_sha, head_sha=mr.head_sha)
+
+
+def _local_info(local: LocalChange | None) -> LocalInfo | None:
+    if local is None:
+        return None
+    return LocalInfo(repository=local.repository, base=local.base, head=local.head,
+                     base_sha=local.base_sha, head_sha=local.head_sha)
