@@ -126,24 +126,27 @@ class GitLab:
     def _errors(self, what: str, not_found: str | None = None) -> Any:
         return errors(what, self.url, self.origins, not_found)
 
-    def find_iid(self, target: Target) -> int:
-        """The merge request's iid; by its source branch for a pipeline run by hand."""
+    def find(self, target: Target) -> tuple[str, int]:
+        """The merge request's project and iid; by its source branch for a pipeline run by hand.
+
+        A fork's pipeline runs in the fork (CI_PROJECT_ID), but its merge request lives in the
+        project it targets: the fork's upstream (GET /projects/:id "forked_from_project") is
+        searched too, for an MR whose source_project_id is the fork.
+        """
         if target.iid is not None:
-            return target.iid
+            return target.project, target.iid
         with self._errors(f"list merge requests of {target.project}",
                           no_project(target.project, self.origins)):
-            project = self.gl.projects.get(target.project, lazy=True)
-            found = project.mergerequests.list(state="opened", source_branch=target.branch,
-                                               get_all=True)
-        iids = sorted(int(mr.iid) for mr in found)
-        if len(iids) == 1:
-            return iids[0]
-        if not iids:
-            raise ConfigError(f"no open merge request has source branch {target.branch!r}: "
-                              "open one, or set REVIEWER_MR_IID")
-        listed = ", ".join(f"!{i}" for i in iids)
-        raise ConfigError(f"{len(iids)} open merge requests ({listed}) have source branch "
-                          f"{target.branch!r}: set REVIEWER_MR_IID to the one to review")
+            project = self.gl.projects.get(target.project)
+            found = [(target.project, int(mr.iid)) for mr in project.mergerequests.list(
+                state="opened", source_branch=target.branch, get_all=True)]
+            upstream = (project.attributes.get("forked_from_project") or {}).get("id")
+            if upstream is not None:
+                found += [(str(upstream), int(mr.iid)) for mr in self.gl.projects.get(
+                    upstream, lazy=True).mergerequests.list(
+                    state="opened", source_branch=target.branch, get_all=True)
+                    if mr.source_project_id == project.id]
+        return _one(found, target.branch)
 
     def fetch(self, project_ref: str, iid: int) -> MergeRequest:
         """The merge request, its newest diff version's SHAs and its file diffs.
@@ -280,6 +283,17 @@ class GitLab:
 def _note(discussion_id: str, first: dict[str, Any]) -> Note:
     return Note(discussion_id, int(first["id"]), str(first.get("body", "")),
                 bool(first.get("resolved")))
+
+
+def _one(found: list[tuple[str, int]], branch: str | None) -> tuple[str, int]:
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigError(f"no open merge request has source branch {branch!r}: open one, or "
+                          "set REVIEWER_MR_IID")
+    listed = ", ".join(f"!{iid}" for _, iid in sorted(found, key=lambda f: f[1]))
+    raise ConfigError(f"{len(found)} open merge requests ({listed}) have source branch "
+                      f"{branch!r}: set REVIEWER_MR_IID to the one to review")
 
 
 def _change(item: dict[str, Any]) -> Change:

@@ -208,7 +208,7 @@ def _rules(settings: Settings, client: GitLab | None, source: Source
 
 
 def _merge_request(client: GitLab, target: Target) -> Source:
-    mr = client.fetch(target.project, client.find_iid(target))
+    mr = client.fetch(*client.find(target))
     return Source(mr.changes, prompt.Context(mr.title, mr.description), mr=mr)
 
 

@@ -628,7 +628,7 @@ class FakeGitLab:
         with self._lock:
             self._store.job_tokens.add(token)
 
-    def add_project(self, path_with_namespace: str) -> Json:
+    def add_project(self, path_with_namespace: str, forked_from: int | None = None) -> Json:
         with self._lock:
             pid = next(self._store.ids["project"])
             name = path_with_namespace.rsplit("/", 1)[-1]
@@ -640,6 +640,11 @@ class FakeGitLab:
                 "web_url": f"{self.url}/{path_with_namespace}",
                 "default_branch": "main",
             }
+            if forked_from is not None:  # GET /projects/:id names a fork's upstream
+                upstream = self._store.projects[forked_from]
+                self._store.projects[pid]["forked_from_project"] = {
+                    k: upstream[k] for k in ("id", "name", "path", "path_with_namespace",
+                                             "web_url")}
             return copy.deepcopy(self._store.projects[pid])
 
     def add_files(self, project_id: int, ref: str, files: dict[str, bytes]) -> None:
@@ -663,6 +668,7 @@ class FakeGitLab:
         state: str = "opened",
         draft: bool = False,
         raw_diff: bytes | None = None,
+        source_project_id: int | None = None,  # a fork's MR: the fork it comes from
     ) -> Json:
         with self._lock:
             store, now = self._store, self._store.now()
@@ -677,7 +683,7 @@ class FakeGitLab:
                 "work_in_progress": draft,
                 "source_branch": source_branch,
                 "target_branch": target_branch,
-                "source_project_id": project_id,
+                "source_project_id": source_project_id or project_id,
                 "target_project_id": project_id,
                 "sha": head_sha,
                 "diff_refs": {},
