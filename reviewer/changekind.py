@@ -184,8 +184,8 @@ def _has_generated_marker(diff: str) -> bool:
 
 def limit_reason(change: Change) -> str | None:
     """Why a file that needs review has no diff to review (GitLab cut it), or None."""
-    if change.too_large and not change.diff:
-        return "too large for GitLab's diff limits"
-    if change.collapsed and not change.diff:
-        return "collapsed by GitLab (diff over its limits)"
-    return None
+    if change.diff or not (change.too_large or change.collapsed):
+        return None
+    cut = ("too large for GitLab's diff limits" if change.too_large
+           else "collapsed by GitLab (diff over its limits)")
+    return f"{cut}: {change.limit_note}" if change.limit_note else cut

@@ -87,6 +87,9 @@ class Change:
     old_mode: str | None = None  # git's file modes ("100644", "100755", "120000", "160000")
     new_mode: str | None = None
     copied_file: bool = False  # git's "copy from/copy to": old_path still exists
+    # Why a file GitLab cut is still without its full text (over --max-file-bytes, a failed
+    # read): said instead of the bare cut, so a reader knows what would fix it.
+    limit_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +14,13 @@ from reviewer import gitlab_diffs
 from reviewer.clock import Clock
 from reviewer.config import Settings
 from reviewer.diff import Change
-from reviewer.errors import ConfigError, PositionRejected, UsageError
+from reviewer.errors import ConfigError, GitLabError, PositionRejected, UsageError
 from reviewer.gitlab_http import Client, Origins, errors, no_mr, no_project, transient
 from reviewer.retry import BASE, Policy
 
 __all__ = ["GitLab", "MergeRequest", "Note", "Origins", "Target", "origins", "resolve_target"]
 
+log = logging.getLogger(__name__)
 MR_URL = re.compile(r"^https?://[^/]+/.+?/-/merge_requests/(\d+)/?(?:[?#].*)?$")
 
 
@@ -126,6 +128,19 @@ class GitLab:
     def _errors(self, what: str, not_found: str | None = None) -> Any:
         return errors(what, self.url, self.origins, not_found)
 
+    def _full_text(self, project_id: int, iid: int, changes: list[Change]) -> list[Change]:
+        """Files GitLab cut, read in full where it can be; a failed read leaves them cut (not
+        reviewed, exit 4) instead of failing the whole review."""
+        if not self.max_file_bytes:
+            return gitlab_diffs.unread(changes, "not read in full (--max-file-bytes 0)")
+        try:
+            with self._errors(f"read the full diff of merge request !{iid}"):
+                path = f"/projects/{project_id}/merge_requests/{iid}"
+                return gitlab_diffs.fill(self.gl, path, changes, self.max_file_bytes)
+        except GitLabError as exc:
+            log.warning("%s; the files GitLab cut are listed as not reviewed", exc)
+            return gitlab_diffs.unread(changes, "its full text could not be read from GitLab")
+
     def find(self, target: Target) -> tuple[str, int]:
         """The merge request's project and iid; by its source branch for a pipeline run by hand.
 
@@ -171,10 +186,8 @@ class GitLab:
                     "head_sha": newest.head_commit_sha}
         with self._errors(f"read the diff of merge request !{iid}"):
             changes = [_change(f) for f in self._file_diffs(int(project.id), iid, mr)]
-        if self.max_file_bytes and any(gitlab_diffs.needs_full_text(c) for c in changes):
-            with self._errors(f"read the full diff of merge request !{iid}"):
-                path = f"/projects/{project.id}/merge_requests/{iid}"
-                changes = gitlab_diffs.fill(self.gl, path, changes, self.max_file_bytes)
+        if any(gitlab_diffs.needs_full_text(c) for c in changes):
+            changes = self._full_text(int(project.id), iid, changes)
         return MergeRequest(
             project_id=int(project.id), project_path=str(project.path_with_namespace), iid=iid,
             title=str(mr.title), description=str(mr.description or ""), web_url=str(mr.web_url),

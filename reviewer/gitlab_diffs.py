@@ -68,7 +68,7 @@ def fill(gl: gitlab.Gitlab, path: str, changes: Sequence[Change], max_bytes: int
     for (_, new_path), size in sorted(fetched.over.items()):
         log.warning("%s: its diff is %d bytes, over --max-file-bytes %d: not reviewed",
                     new_path, size, max_bytes)
-    return complete(changes, fetched)
+    return complete(changes, fetched, max_bytes)
 
 
 def _raw_diffs(gl: gitlab.Gitlab, path: str, wanted: set[Key], max_bytes: int) -> Fetched:
@@ -94,18 +94,29 @@ def needs_full_text(change: Change) -> bool:
     return (change.collapsed or change.too_large) and not change.diff
 
 
-def complete(changes: Sequence[Change], fetched: Fetched) -> list[Change]:
+def complete(changes: Sequence[Change], fetched: Fetched, max_bytes: int = 0
+             ) -> list[Change]:
     """The changes with every fetched file's diff in place and GitLab's cut flags cleared.
 
-    A file not fetched (over the limit, or found nowhere) is left as GitLab sent it, so
-    diff.select lists it as not reviewed for a limit.
+    A file not fetched is left cut, so diff.select lists it as not reviewed for a limit; one
+    over the limit says so (limit_note), naming the setting that would let it be read.
     """
     out = []
     for change in changes:
         found = fetched.diffs.get(key(change)) if needs_full_text(change) else None
-        out.append(replace(change, diff=found, too_large=False, collapsed=False)
-                   if found else change)
+        size = fetched.over.get(key(change)) if needs_full_text(change) else None
+        if found:
+            change = replace(change, diff=found, too_large=False, collapsed=False)
+        elif size:
+            change = replace(change, limit_note=f"its diff is {size:,} bytes, over "
+                                                f"--max-file-bytes {max_bytes:,}")
+        out.append(change)
     return out
+
+
+def unread(changes: Sequence[Change], why: str) -> list[Change]:
+    """The changes with every file GitLab cut marked as not read in full, and why."""
+    return [replace(c, limit_note=why) if needs_full_text(c) else c for c in changes]
 
 
 def from_changes(items: Iterable[dict[str, Any]], wanted: set[Key], max_bytes: int) -> Fetched:

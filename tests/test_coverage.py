@@ -19,6 +19,8 @@ from tests.openai_standin import FakeOpenAI, Reply
 SMALL = {"old_path": "app.py", "new_path": "app.py", "new_file": True,
          "diff": "@@ -0,0 +1,3 @@\n+import os\n+def run(cmd):\n+    return os.system(cmd)\n"}
 CUT = {"old_path": "db/big.sql", "new_path": "db/big.sql", "diff": "", "too_large": True}
+# What a reader is told of a file GitLab cut that this run may not fetch: the setting to change.
+CUT_REASON = "too large for GitLab's diff limits: not read in full (--max-file-bytes 0)"
 LOCK = {"old_path": "poetry.lock", "new_path": "poetry.lock", "diff": "@@ -1 +1 @@\n-a\n+b\n"}
 LOGO = {"old_path": "logo.png", "new_path": "logo.png", "new_file": True,
         "diff": "Binary files /dev/null and b/logo.png differ\n"}
@@ -58,16 +60,15 @@ def test_an_mr_whose_only_file_gitlab_cut_has_no_score_and_exits_4(
                    "reviewed (listed in the review; --allow-incomplete exits 0)\n")
     assert llm.requests == []
     assert written is not None and written.score is None and written.verdict == "comment"
-    assert written.summary.startswith("Incomplete: 1 of 1 files not reviewed: db/big.sql (too "
-                                      "large for GitLab's diff limits)")
+    assert written.summary == f"Incomplete: 1 of 1 files not reviewed: db/big.sql ({CUT_REASON})."
     assert written.coverage.model_dump() == {
         "files_total": 1, "files_reviewed": 0, "files_skipped": 0, "files_not_reviewed": 1,
         "lines_total": 0, "lines_reviewed": 0, "lines_not_reviewed": 0,
-        "not_reviewed": [{"path": "db/big.sql", "reason": "too large for GitLab's diff limits"}]}
+        "not_reviewed": [{"path": "db/big.sql", "reason": CUT_REASON}]}
     assert written.skipped_files == []
     assert "/100" not in note and "approve" not in note.split("\n")[1]
     assert "## 🤖 Review: no score · 💬 comment · ⚠️ incomplete" in note
-    assert "**Not reviewed:** `db/big.sql` (too large for GitLab's diff limits)" in note
+    assert f"**Not reviewed:** `db/big.sql` ({CUT_REASON})" in note
 
 
 def test_allow_incomplete_exits_0_and_still_says_incomplete(
@@ -91,8 +92,8 @@ def test_some_files_cut_score_what_was_read_and_never_approve(
     assert code == 4, err
     assert written is not None
     assert (written.score, written.verdict) == (95, "comment")
-    assert written.summary == ("Incomplete: 1 of 2 files not reviewed: db/big.sql (too large "
-                               "for GitLab's diff limits).\n\nFine.")
+    assert written.summary == (f"Incomplete: 1 of 2 files not reviewed: db/big.sql ({CUT_REASON})."
+                               "\n\nFine.")
     cov = written.coverage
     assert (cov.files_total, cov.files_reviewed, cov.files_skipped, cov.files_not_reviewed) == (
         3, 1, 1, 1)
@@ -311,12 +312,10 @@ def test_files_not_reviewed_for_one_reason_are_listed_under_it_once(
     assert code == 4
     assert written is not None
     assert written.summary.startswith("Incomplete: 3 of 4 files not reviewed: db/a.sql, "
-                                      "db/b.sql, db/c.sql (too large for GitLab's diff "
-                                      "limits).")
+                                      f"db/b.sql, db/c.sql ({CUT_REASON}).")
     shown = note.split("<details><summary>Review JSON")[0]
     assert shown.count("too large for GitLab's diff limits") == 2  # the summary and the list
-    assert "**Not reviewed:** `db/a.sql`, `db/b.sql`, `db/c.sql` (too large for GitLab's " \
-           "diff limits)" in note
+    assert f"**Not reviewed:** `db/a.sql`, `db/b.sql`, `db/c.sql` ({CUT_REASON})" in note
 
 
 def test_the_same_summary_from_several_requests_is_said_once(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reviewer.errors import GitLabError
+from reviewer.diff import limit_reason
 from reviewer.gitlab import GitLab
 from reviewer.gitlab_diffs import read_patch
 from reviewer.model import Review
@@ -121,13 +121,18 @@ def test_max_file_bytes_zero_reads_nothing_more(gitlab: FakeGitLab) -> None:
     assert reads(gitlab) == ["diffs"]
 
 
-def test_a_refused_full_read_is_one_actionable_line(gitlab: FakeGitLab) -> None:
+def test_a_refused_full_read_leaves_the_file_not_reviewed_and_says_why(
+        gitlab: FakeGitLab, caplog: pytest.LogCaptureFixture) -> None:
     project(gitlab, [modified("many.py", many_hunks())])
     gitlab.failures.append(("GET", "/raw_diffs", 403))
-    with pytest.raises(GitLabError) as error:
-        fetch(gitlab)
-    assert str(error.value).startswith("the token may not read the full diff of merge request "
-                                       "!1 (403)")
+
+    change = fetch(gitlab)["many.py"]
+
+    # One unreadable file costs that file, not the whole review: it is listed as not reviewed.
+    assert (change.diff, change.collapsed) == ("", True)
+    assert limit_reason(change) == ("collapsed by GitLab (diff over its limits): its full text "
+                                    "could not be read from GitLab")
+    assert "the token may not read the full diff of merge request !1 (403)" in caplog.text
 
 
 def test_raw_diff_bytes_are_decoded_by_the_one_rule(gitlab: FakeGitLab) -> None:
@@ -276,6 +281,8 @@ def test_a_file_over_max_file_bytes_is_listed_as_not_reviewed(
     assert result.code == 4, result.stderr  # a file that needed review was not reviewed
     review = json.loads(out.read_text())
     assert review["files_reviewed"] == ["small.py"]
-    assert [s["path"] for s in review["coverage"]["not_reviewed"]] == ["many.py"]
+    assert review["coverage"]["not_reviewed"] == [{
+        "path": "many.py", "reason": "collapsed by GitLab (diff over its limits): its diff is "
+                                     "23,638 bytes, over --max-file-bytes 10,000"}]
     assert "many.py: its diff is 23638 bytes, over --max-file-bytes 10000" in result.stderr
     assert "b0 = 1" not in sent(llm)
