@@ -24,8 +24,10 @@ ZWSP = "\u200b"
 # GitLab runs a quick action written at the start of a line; it pings anyone @mentioned.
 QUICK_ACTION = re.compile(r"^(\s*)/", re.MULTILINE)
 CODE_QUICK_ACTION = re.compile(r"^/(?=[a-z_]+\b)", re.MULTILINE | re.IGNORECASE)  # as GitLab
-# GitLab's user reference is (?<!\w)@name with Ruby's ASCII \w: "é@all" pings, "dev@x.org" not.
-MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[\w.-])")
+# GitLab's user reference is (?<!\w)@name with Ruby's ASCII \w, matched in the rendered text:
+# "é@all" pings, "dev@x.org" does not, "_@all_" does (the "_" is emphasis, not text) and so
+# does "@\_" (an escaped "_" is one).
+MENTION = re.compile(r"(?<![A-Za-z0-9])@(?=[\w.\\-])")
 # A code span as CommonMark reads one: a whole backtick run that no backslash escapes, closed by
 # the next whole run of the same length (on the same line here, which is stricter).
 CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)[^\n]*?(?<!`)\1(?!`)")
@@ -134,6 +136,9 @@ def code(text: str, in_table: bool = False) -> str:
     """Text as one inline code span that nothing in it can close (GitLab shows it literally:
     no HTML, no mention, no quick action); a table cell's pipes are escaped, as GFM wants."""
     text = " ".join(newlines(text).split())
+    if not text:
+        # "``" would be no span but a backtick run, free to pair with one further on.
+        return "` `"
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""

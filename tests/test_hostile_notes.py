@@ -148,6 +148,18 @@ def test_an_unpaired_backtick_in_one_field_cannot_pair_with_a_code_span_of_the_n
     assert_harmless(summary_note(review), MARKER)
 
 
+def test_an_empty_name_cannot_pair_with_a_code_span_after_it() -> None:
+    # code("") was "``", a backtick run that closed on the reason's ``@_``, leaving @_ as text.
+    review = make_review(skipped_files=[SkippedFile(path="", reason="``@_`` ``<img src=x>``")])
+
+    assert_harmless(summary_note(review), MARKER)
+
+
+@pytest.mark.parametrize("text", ["_@all_", "__@all__", "@\\_", "@\\.a", "*_@here_*"])
+def test_markup_that_vanishes_when_rendered_cannot_complete_a_mention(text: str) -> None:
+    assert_harmless(summary_note(make_review(summary=text)), MARKER)
+
+
 def test_a_model_that_writes_a_link_cannot_make_one() -> None:
     summary = "[click](https://evil.example) ![x](https://t.example/p.gif)"
 
