@@ -80,7 +80,7 @@ def _visible_text(tokens: Iterable[Token]) -> Iterator[str]:
 
 def rendered(body: str) -> str:
     """The note as HTML, as a CommonMark reader with GFM tables makes it."""
-    return _MARKDOWN.render(body)
+    return str(_MARKDOWN.render(body))
 
 
 def raw_html(body: str) -> list[str]:
