@@ -166,7 +166,9 @@ def _git_line_names(rest: bytes) -> tuple[bytes, bytes] | None:
         second = unquote(tail[1:])[0] if tail.startswith(b' "') else tail[1:]
         return first.removeprefix(b"a/"), second.removeprefix(b"b/")
     if rest.endswith(b'"'):  # only the new name needed quoting
-        start = rest.index(b' "')
+        start = rest.find(b' "')
+        if start == -1:  # no quoted name after all: git writes no such line
+            return None
         return rest[:start].removeprefix(b"a/"), unquote(rest[start + 1:])[0].removeprefix(b"b/")
     # Unquoted, the names may hold spaces: the line is unambiguous only when they are equal.
     half = (len(rest) - 1) // 2

@@ -13,7 +13,7 @@ import json
 import os
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from reviewer import answer, gitpatch
@@ -45,7 +45,8 @@ PIECES = ["/", "/close", "/merge", "@", "@all", "@here", "`", "``", "```", "~~~"
           ">", "<img src=x onerror=alert(1)>", "</details>", "<!--", "-->", "&", "&#64;", ";",
           "[", "]", "(", ")", "](", "!", "*", "_", "#", " ", "    ", "\t", "\n", "\r", "\r\n",
           "\x00", "\x0b", "\x0c", "\x85", "\u2028", ZWSP, "é", "a", "Z", "0", ":", "-", "+",
-          "<|im_start|>", "</mr-data-5eed1234>", ">>>", "\ufeff", "\ud800"]
+          "<|im_start|>", "</mr-data-5eed1234>", ">>>", "\ufeff", "\ud800", '"', '\\"', "a/",
+          "b/", "\\303"]
 hostile_text = st.one_of(st.lists(st.sampled_from(PIECES), max_size=40).map("".join),
                          st.text(max_size=60))
 DIFF_LINES = ["@@ -1 +1 @@", "@@ -1,2 +1,3 @@", "@@ -0,0 +1 @@", "@@ -5,0 +6,2 @@ def f():",
@@ -56,7 +57,9 @@ DIFF_LINES = ["@@ -1 +1 @@", "@@ -1,2 +1,3 @@", "@@ -0,0 +1 @@", "@@ -5,0 +6,2 @
               "copy from \"a\\303\\274\"", "copy to \"b", "index 1a2b..3c4d 100644",
               "Binary files a/x and b/x differ", "GIT binary patch", "Subproject commit 1234567",
               'diff --git "a/q\\"x" "b/q\\"x"', "diff --git a/a b/b c", "+@@ -1 +1 @@"]
-diff_text = st.lists(st.one_of(st.sampled_from(DIFF_LINES), hostile_text),
+HEADERS = ["diff --git ", "rename from ", "rename to ", "copy from ", "--- ", "+++ "]
+header_line = st.tuples(st.sampled_from(HEADERS), hostile_text).map("".join)
+diff_text = st.lists(st.one_of(st.sampled_from(DIFF_LINES), header_line, hostile_text),
                      max_size=30).map("\n".join)
 NO_RULES = Spec("test", None, None, ())
 
@@ -76,6 +79,7 @@ def test_parse_change_raises_nothing_but_a_reviewer_error(text: str, new: bool, 
 
 
 @given(st.one_of(diff_text, diff_text.map(lambda t: "diff --git a/f b/f\n" + t)))
+@example('diff --git 0"')  # found: a quote at the end but no quoted name raised ValueError
 def test_split_patch_raises_nothing_but_a_reviewer_error(text: str) -> None:
     try:
         changes = split_patch(text.encode("utf-8", "surrogatepass"))
@@ -89,6 +93,7 @@ def test_split_patch_raises_nothing_but_a_reviewer_error(text: str) -> None:
 @given(st.one_of(st.binary(max_size=300),
                  diff_text.map(lambda t: ("diff --git a/f b/f\n" + t).encode("utf-8",
                                                                              "surrogatepass"))))
+@example(b'diff --git \x00"')
 def test_gitpatch_sections_never_raise_and_name_every_section(data: bytes) -> None:
     sections = gitpatch.sections(data)
 
