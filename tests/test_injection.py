@@ -118,6 +118,8 @@ def test_a_second_hostile_run_edits_its_own_notes_and_still_triggers_nothing(
     run_hostile(gitlab, llm, hostile_mr, tmp_path / "second.json")
 
     assert gitlab.recorder.effects == []
+    for body in stored(gitlab, hostile_mr):
+        assert_shown_only(body)
     assert len(summaries(gitlab, hostile_mr["project_id"], 7)) == 1  # the fake marker fooled none
     assert len(stored(gitlab, hostile_mr)) == len(first)  # no thread posted twice
     assert any(r.method == "PUT" for r in gitlab.requests)  # the summary was edited

@@ -27,16 +27,21 @@ def test_quick_actions_are_found_where_gitlab_finds_them(
 
 @pytest.mark.parametrize("body", [
     " /close", "\t/close", "a /close", f"{ZWSP}/close", "/close,", "/close\tnow", "//close",
-    "```\n/close\n```", "```python\nx\n/merge\n```", ">>>\n/close\n>>>",
+    "```\n/close\n```", "```python\nx\n/merge\n```",
 ])
 def test_quick_actions_are_not_found_where_gitlab_skips_them(body: str) -> None:
     assert quick_actions(body) == []
 
 
+@pytest.mark.parametrize("body", [">>>\n/close\n>>>", "a `\n/close\nb `", "<p>\n/close\n</p>",
+                                  "/close\n```\nx\n```"])
+def test_quick_actions_that_only_some_gitlab_versions_skip_are_recorded(body: str) -> None:
+    assert quick_actions(body) == [("close", "")]
+
+
 def test_a_longer_fence_is_no_code_block_to_gitlab_past_an_inner_fence_line() -> None:
-    # GitLab's code block ends at the first line of exactly three backticks (and no later line
-    # ends with a backtick, which GitLab's "inline code" pattern would take as code).
-    body = "````\n```\n/close\nmore"
+    # GitLab's code block ends at the first line of exactly three backticks.
+    body = "````\n```\n/close\n````"
 
     assert quick_actions(body) == [("close", "")]
     assert column_zero_commands(body) == ["/close"]
