@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from reviewer import check, diff, inline, prompt, spec
+from reviewer import check, diff, inline, prompt, secrets, spec
 from reviewer.model import Finding
 
 FILES, HUNKS, LINES = 300, 4, 12
@@ -50,6 +50,9 @@ def main() -> None:
     changed = FILES * HUNKS * (LINES + LINES // 2)
     print(f"synthetic MR: {FILES} files, {FILES * HUNKS} hunks, {changed} changed lines")
     files, _ = timed("parse + filter (diff.select)", lambda: diff.select(changes))
+    redaction = timed("secrets.redact_files (every line scanned)",
+                      lambda: secrets.redact_files(files, "SEC-002"), runs=3)
+    print(f"  -> {redaction.redacted} value(s) redacted")
     rules = spec.load(None, None, None, lambda url: None)
     ctx = prompt.Context("Bench", "A synthetic change.")
     requests, _ = timed("prompt.build at 6000 tokens",
