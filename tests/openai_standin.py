@@ -10,7 +10,10 @@ What it can mimic, and where each behaviour comes from:
 - a prefix cache: ``usage.prompt_tokens_details.cached_tokens`` as OpenAI, vLLM and
   llama-server report it (inside ``prompt_tokens``), or ``prompt_tokens`` counting only the
   uncached tokens with no cached figure, as some Ollama versions did (ollama/ollama#16414);
-- a context window that silently drops the start of a longer prompt (Ollama's ``num_ctx``).
+- a context window that silently drops the start of a longer prompt (Ollama's ``num_ctx``);
+- the routes that say how large that window is (``Served``): llama.cpp's ``GET /props``, vLLM's
+  ``max_model_len`` in ``GET /v1/models``, Ollama's ``POST /api/show`` and ``GET /api/ps``,
+  LiteLLM's ``GET /model/info``, with bodies shaped like theirs (trimmed).
 """
 
 from __future__ import annotations
@@ -201,6 +204,48 @@ def _completion(body: JSON, reply: Reply, count: _Count) -> JSON:
     }
 
 
+SERVERS = ("llamacpp", "vllm", "ollama", "litellm")
+
+
+@dataclass
+class Served:
+    """Which server the stand-in plays for the context routes, and what they report."""
+
+    kind: str  # one of SERVERS
+    context: int = 8192  # n_ctx per slot, max_model_len, the loaded context or max_input_tokens
+    native: int = 32768  # Ollama: the model's own context (model_info "<arch>.context_length")
+    loaded: bool = True  # Ollama: the model is listed by /api/ps, with `context`
+    num_ctx: int | None = None  # Ollama: PARAMETER num_ctx in the model's Modelfile
+    delay: float = 0.0  # seconds before any context route answers
+
+
+def _context_route(served: Served, method: str, path: str, model: str) -> _Answer | None:
+    """A context route's answer in the served kind's shape; None: not one of its routes."""
+    kind, route = served.kind, f"{method} {path}"
+    if kind == "llamacpp" and route == "GET /props":  # llama.cpp tools/server/README.md
+        body: JSON = {"default_generation_settings": {"n_ctx": served.context, "params": {
+            "n_predict": -1, "temperature": 0.8}}, "total_slots": 1, "model_path": "m.gguf",
+            "chat_template": "{{ messages }}", "build_info": "b6000-standin"}
+    elif kind == "ollama" and route == "POST /api/show":  # ollama docs/api.md
+        parameters = 'stop "<|im_end|>"' + (f"\nnum_ctx {served.num_ctx}"
+                                             if served.num_ctx else "")
+        body = {"parameters": parameters, "details": {"family": "qwen2", "format": "gguf"},
+                "model_info": {"general.architecture": "qwen2",
+                               "qwen2.context_length": served.native},
+                "capabilities": ["completion", "tools"]}
+    elif kind == "ollama" and route == "GET /api/ps":
+        loaded = [{"name": model, "model": model, "size": 5618579456, "size_vram": 5618579456,
+                   "expires_at": "2026-01-01T00:00:00Z", "context_length": served.context}]
+        body = {"models": loaded if served.loaded else []}
+    elif kind == "litellm" and route == "GET /model/info":  # docs.litellm.ai proxy
+        body = {"data": [{"model_name": model, "litellm_params": {"model": f"openai/{model}"},
+                          "model_info": {"max_input_tokens": served.context,
+                                         "max_output_tokens": 4096, "max_tokens": 4096}}]}
+    else:
+        return None
+    return _Answer(200, body, delay=served.delay)
+
+
 class FakeOpenAI:
     """Threaded HTTP server on 127.0.0.1 answering /v1/chat/completions and /v1/models."""
 
@@ -214,6 +259,7 @@ class FakeOpenAI:
         error_style: str = "openai",
         cache: str = "off",
         context_window: int | None = None,
+        served: Served | None = None,
     ) -> None:
         assert error_style in ERROR_STYLES and cache in CACHE_MODES
         self.api_key = api_key
@@ -223,6 +269,9 @@ class FakeOpenAI:
         self.error_style = error_style
         self.cache = cache
         self.context_window = context_window  # tokens kept: the end of a longer prompt
+        assert served is None or served.kind in SERVERS
+        self.served = served  # which server's context routes it answers, if any
+        self.probes: list[str] = []  # "METHOD /path" of each context route asked, in order
         self._prompts: list[str] = []  # what the prefix cache holds
         self.responder: Callable[[JSON], Reply | str] | None = None
         self.requests: list[JSON] = []
@@ -269,7 +318,19 @@ class FakeOpenAI:
         data = [
             {"id": m, "object": "model", "created": now, "owned_by": "standin"} for m in self.models
         ]
-        return _Answer(200, {"object": "list", "data": data})
+        if self.served is not None and self.served.kind == "vllm":  # vllm/entrypoints/openai
+            for entry in data:
+                entry.update(owned_by="vllm", root=entry["id"], parent=None,
+                             max_model_len=self.served.context, permission=[])
+        delay = self.served.delay if self.served is not None else 0.0
+        return _Answer(200, {"object": "list", "data": data}, delay=delay)
+
+    def _context(self, method: str, path: str) -> _Answer | None:
+        with self._lock:
+            self.probes.append(f"{method} {path}")
+        if self.served is None:
+            return None
+        return _context_route(self.served, method, path, self.models[0] if self.models else "m")
 
     def _chat(self, body: JSON) -> _Answer:
         # Server-configuration checks come first and never consume a scripted
@@ -357,15 +418,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.fake._authorized(self.headers.get("Authorization")):
             self._send(_unauthorized())
         elif self.path.rstrip("/") == "/v1/models":
+            self.fake._context("GET", "/v1/models")
             self._send(self.fake._list_models())
         else:
-            self._send(_error(404, f"unknown route: GET {self.path}"))
+            answer = self.fake._context("GET", self.path.rstrip("/"))
+            self._send(answer or _error(404, f"unknown route: GET {self.path}"))
 
     def do_POST(self) -> None:
         # Always drain the body so the keep-alive connection stays in sync.
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.rstrip("/") != "/v1/chat/completions":
-            self._send(_error(404, f"unknown route: POST {self.path}"))
+            answer = self.fake._context("POST", self.path.rstrip("/"))
+            self._send(answer or _error(404, f"unknown route: POST {self.path}"))
             return
         body = _parse(raw)
         if body is None:
