@@ -89,6 +89,10 @@ def review(
     timeout: Annotated[str | None, _opt("Seconds to wait for each answer, end to end "
                                         "(default: 300)", "REVIEWER_TIMEOUT", MODEL,
                                         "--timeout")] = None,
+    concurrency: Annotated[int | None, _opt("Model requests in flight at once; match the "
+                                            "server's parallel slots (default: 4)",
+                                            "REVIEWER_CONCURRENCY", MODEL,
+                                            "--concurrency")] = None,
     retries: Annotated[int | None, _opt("Retries of a call that failed for a passing reason "
                                         "(429, 5xx, a reset connection); at most N+1 attempts "
                                         "(default: 3)", "REVIEWER_RETRIES", MODEL,

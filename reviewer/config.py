@@ -60,6 +60,7 @@ class Settings(BaseSettings):
         "REVIEWER_MAX_INPUT_TOKENS"))
     timeout: float = Field(300.0, gt=0, validation_alias=_env("REVIEWER_TIMEOUT"))
     retries: int = Field(3, ge=0, le=10, validation_alias=_env("REVIEWER_RETRIES"))
+    concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("REVIEWER_CONCURRENCY"))
     deadline: float | None = Field(None, gt=0, validation_alias=_env("REVIEWER_DEADLINE"))
     redact: bool = Field(True, validation_alias=_env("REVIEWER_REDACT"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -66,6 +67,7 @@ class ModelClient:
     _sent: list[str] = field(default_factory=list, repr=False)
     _served: list[str] | None = field(default=None, repr=False)  # GET /v1/models
     _listed: bool = field(default=False, repr=False)  # asked once, answered or not
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.policy = Policy(self.retries, self.clock, base=self.backoff)
@@ -124,20 +126,20 @@ class ModelClient:
     def _complete(self, messages: list[dict[str, Any]],
                   max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         while True:
-            sent = self._with_mode(messages)
+            # One mode per attempt, read once: requests run in parallel and may step it down.
+            mode = MODES[self.mode_index]
+            sent = self._with_mode(messages, mode)
             prompt, shared = self._remember(sent)
             try:
-                response = self.policy.call(partial(self._ask, sent, max_findings),
+                response = self.policy.call(partial(self._ask, sent, max_findings, mode),
                                             f"get an answer from the model server at {self.host}",
                                             transient)
                 break
             except openai.APIStatusError as exc:
                 self._sent.remove(prompt)  # refused: the server holds none of it
-                if self.mode == "plain" or not refuses_format(exc):
+                if mode == "plain" or not refuses_format(exc):
                     raise self._error(exc) from None
-                self.mode_index += 1  # the server cannot do this mode: try the next, remember it
-                log.info("%s refused %s structured output; trying %s", self.host,
-                         MODES[self.mode_index - 1], self.mode)
+                self._step_down(mode)
             except Exception as exc:
                 self._sent.remove(prompt)
                 if isinstance(exc, ModelError | DeadlineExceeded):
@@ -145,14 +147,23 @@ class ModelClient:
                 raise self._error(exc) from None
         return self._accept(response, prompt, shared)
 
-    def _ask(self, sent: list[dict[str, Any]], max_findings: int) -> Any:
+    def _step_down(self, refused: str) -> None:
+        """The server cannot do this mode: the next one, for every later request too (once,
+        however many parallel requests were refused it)."""
+        with self._lock:
+            if MODES[self.mode_index] == refused:
+                self.mode_index += 1
+                log.info("%s refused %s structured output; trying %s", self.host, refused,
+                         self.mode)
+
+    def _ask(self, sent: list[dict[str, Any]], max_findings: int, mode: str) -> Any:
         """One request, bounded end to end by --timeout or what is left before the deadline."""
         seconds = self.policy.budget(self.timeout)
         client = self.client()
         return within(seconds, lambda: client.chat.completions.create(
             model=self.model, messages=sent,  # type: ignore[arg-type]
             max_tokens=self.max_output_tokens, temperature=0.1,
-            extra_body=self._format(max_findings), timeout=seconds,
+            extra_body=self._format(max_findings, mode), timeout=seconds,
         ))
 
     def _remember(self, sent: list[dict[str, Any]]) -> tuple[str, int]:
@@ -182,19 +193,19 @@ class ModelClient:
                 log.info("%s did not list its models", self.host)
         return self._served
 
-    def _with_mode(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _with_mode(self, messages: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
         # Without a response_format the schema itself has to be in the instructions.
-        if self.mode != "plain" or messages[0]["role"] != "system":
+        if mode != "plain" or messages[0]["role"] != "system":
             return messages
         system = messages[0]["content"] + with_schema(answer_schema())
         return [{"role": "system", "content": system}, *messages[1:]]
 
-    def _format(self, max_findings: int) -> dict[str, Any]:
+    def _format(self, max_findings: int, mode: str) -> dict[str, Any]:
         schema = answer_schema(max_findings)
-        if self.mode == "json_schema":
+        if mode == "json_schema":
             return {"response_format": {"type": "json_schema", "json_schema": {
                 "name": "review", "schema": schema}}}
-        if self.mode == "json_object":
+        if mode == "json_object":
             return {"response_format": {"type": "json_object", "schema": schema}}
         return {}
 
@@ -215,12 +226,14 @@ class ModelClient:
         return text
 
     def _count(self, response: Any, chars: int, shared: int) -> None:
-        self.usage.requests += 1
         usage = response.usage
+        with self._lock:  # requests answer from several threads
+            self.usage.requests += 1
+            if usage is not None:
+                self.usage.prompt_tokens += usage.prompt_tokens or 0
+                self.usage.completion_tokens += usage.completion_tokens or 0
         if usage is None:
             return
-        self.usage.prompt_tokens += usage.prompt_tokens or 0
-        self.usage.completion_tokens += usage.completion_tokens or 0
         details = getattr(usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None) or 0
         # A follow-up (repair, shorter answer) or a later request of the run repeats a prefix

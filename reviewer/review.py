@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
 
@@ -68,7 +69,7 @@ def run(settings: Settings) -> Outcome:
                         settings.max_output_tokens, settings.timeout, settings.model_host,
                         retries=settings.retries, clock=Clock(settings.deadline))
     asked = time.monotonic()
-    answered, failed = _ask(model, requests)
+    answered, failed = _ask(model, requests, settings.concurrency)
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
@@ -127,22 +128,19 @@ def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],
                            secrets.redact_text(context.description)))
 
 
-def _ask(model: ModelClient, requests: Sequence[prompt.Request]
+def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: int
          ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
-    """Every request's answer; a request that fails for good leaves its files not reviewed
-    (with a warning), and so does every request the deadline left unasked. When nothing was
-    answered, the first error is raised alone (a review of nothing is not posted, and the
-    job's one error line says why)."""
-    answered: list[tuple[prompt.Request, ModelAnswer]] = []
-    failures: list[tuple[prompt.Request, ModelError | DeadlineExceeded]] = []
-    for request in requests:
-        if failures and isinstance(failures[-1][1], DeadlineExceeded):
-            failures.append((request, failures[-1][1]))  # no request starts after it
-            continue
-        try:
-            answered.append((request, model.review(request)))
-        except (ModelError, DeadlineExceeded) as exc:
-            failures.append((request, exc))
+    """Every request's answer, at most concurrency in flight, kept in the requests' order (a
+    run reads the same whatever answers first). A request that fails for good leaves its
+    files not reviewed (with a warning), and so does every request the deadline left
+    unanswered. When nothing was answered, the first error is raised alone (a review of
+    nothing is not posted, and the job's one error line says why)."""
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model") as pool:
+        outcomes = list(pool.map(lambda r: _one(model, r), requests))
+    answered = [(r, o) for r, o in zip(requests, outcomes, strict=True)
+                if isinstance(o, ModelAnswer)]
+    failures = [(r, o) for r, o in zip(requests, outcomes, strict=True)
+                if not isinstance(o, ModelAnswer)]
     if failures and not answered:
         raise failures[0][1]
     failed: list[diff.Skipped] = []
@@ -158,6 +156,14 @@ def _ask(model: ModelClient, requests: Sequence[prompt.Request]
         log.warning("--deadline reached: what was answered is posted, the rest is listed as "
                     "not reviewed")
     return answered, failed
+
+
+def _one(model: ModelClient, request: prompt.Request
+         ) -> ModelAnswer | ModelError | DeadlineExceeded:
+    try:
+        return model.review(request)
+    except (ModelError, DeadlineExceeded) as exc:
+        return exc
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:

@@ -39,7 +39,7 @@ NON_DEFAULTS: dict[str, Any] = {
     "spec": "https://gitlab.example.com/group/rules.git", "spec_ref": "v2",
     "fail_under": "60", "fail_on": "critical", "exclude": "docs/**,*.md",
     "allow_failure": [4], "when": "manual", "review_drafts": True,
-    "manual_pipelines": False, "extra_args": "--max-input-tokens 12000", "deadline": "45m",
+    "manual_pipelines": False, "extra_args": "--max-input-tokens 12000", "deadline": "45m", "concurrency": 8,
 }
 BLOCK = re.compile(r"\$\[\[(.*?)\]\]")
 INPUT = re.compile(r"\s*inputs\.([A-Za-z0-9_-]+)\s*")
@@ -177,6 +177,7 @@ def test_component_job_validates_against_gitlab_schema_after_interpolation(
     assert {r.get("when") for r in job["rules"][2:]} == {given.get("when", "on_success")}
     assert job["variables"]["REVIEWER_FAIL_ON"] == given.get("fail_on", "")
     assert job["variables"]["REVIEWER_DEADLINE"] == given.get("deadline", "30m")
+    assert job["variables"]["REVIEWER_CONCURRENCY"] == given.get("concurrency", 4)
     assert job["script"][-1].split() == ["reviewer", "review",
                                          *given.get("extra_args", "").split()]
 

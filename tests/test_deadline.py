@@ -37,7 +37,7 @@ def test_what_was_answered_before_the_deadline_is_posted_and_the_rest_not_review
 
     code, err, written, elapsed = run(gitlab, llm, tmp_path,
                                       [big_file("a.py"), big_file("b.py"), big_file("c.py")],
-                                      "--deadline", "4", "--timeout", "60")
+                                      "--deadline", "4", "--timeout", "60", "--concurrency", "1")
 
     assert code == 4, err
     assert elapsed < 15  # the deadline, plus the process's start, not the 30 s answer
