@@ -39,7 +39,8 @@ NON_DEFAULTS: dict[str, Any] = {
     "spec": "https://gitlab.example.com/group/rules.git", "spec_ref": "v2",
     "fail_under": "60", "fail_on": "critical", "exclude": "docs/**,*.md",
     "allow_failure": [4], "when": "manual", "review_drafts": True,
-    "manual_pipelines": False, "extra_args": "--max-input-tokens 12000", "deadline": "45m", "concurrency": 8,
+    "manual_pipelines": False, "extra_args": "--max-input-tokens 12000", "deadline": "45m",
+    "concurrency": 8,
 }
 BLOCK = re.compile(r"\$\[\[(.*?)\]\]")
 INPUT = re.compile(r"\s*inputs\.([A-Za-z0-9_-]+)\s*")
