@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reviewer.diff import DiffLine, FileDiff, Hunk, LineKind, Skipped
+from reviewer.chunk import Unit, file_units, pack, related
+from reviewer.chunk import number_lines as number_lines  # callers and tests use it from here
+from reviewer.diff import FileDiff, Skipped
 from reviewer.errors import UsageError
 from reviewer.model import answer_schema
 from reviewer.spec import Rule, Spec
@@ -24,7 +26,6 @@ ROLE_TOKEN = re.compile(r"<(?=[|\uff5c][^<>|\uff5c\n]{1,64}[|\uff5c]>)"
                         re.IGNORECASE)
 CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 MAX_DESCRIPTION = 2000
-SIGNS = {LineKind.ADDED: "+", LineKind.REMOVED: "-", LineKind.CONTEXT: " "}
 
 SYSTEM = """\
 You are a careful senior code reviewer. You review a merge request against the team's rules \
@@ -64,6 +65,7 @@ class Request:
     messages: tuple[tuple[str, str], ...]  # (role, content)
     files: tuple[str, ...]
     chars: int
+    changed: int = 0  # changed lines shown (a line in two overlapping pieces counts in both)
 
     def as_openai(self) -> list[dict[str, Any]]:
         return [{"role": role, "content": content} for role, content in self.messages]
@@ -71,25 +73,6 @@ class Request:
     @property
     def estimated_tokens(self) -> int:
         return self.chars // CHARS_PER_TOKEN
-
-
-@dataclass(frozen=True)
-class _Unit:
-    path: str
-    text: str
-
-
-def number_lines(hunk: Hunk) -> str:
-    """A hunk with explicit old and new line numbers, so the model can cite exact lines."""
-    rows = [hunk.header]
-    rows += [_row(line) for line in hunk.lines]
-    return "\n".join(rows)
-
-
-def _row(line: DiffLine) -> str:
-    old = str(line.old) if line.old is not None else ""
-    new = str(line.new) if line.new is not None else ""
-    return f"{old:>5} {new:>5} {SIGNS[line.kind]} {line.text}"
 
 
 def data(text: str, tag: str) -> str:
@@ -106,20 +89,12 @@ def one_line(name: str) -> str:
     return json.dumps(name, ensure_ascii=False) if CONTROL.search(name) else name
 
 
-def _units(file: FileDiff, budget_chars: int, tag: str) -> list[_Unit] | None:
-    """A file as one unit, or split by hunks when it alone exceeds the budget."""
+def _units(file: FileDiff, budget_chars: int, tag: str) -> list[Unit] | None:
+    """A file as one unit, or in parts (hunks, pieces of a hunk) when it exceeds the budget."""
     moved = file.status in ("renamed", "copied")
     label = f"{file.status} from {one_line(file.old_path)}" if moved else file.status
     head = data(f"File: {one_line(file.path)} ({label})\n", tag)
-    hunks = [data(number_lines(h), tag) for h in file.hunks]
-    whole = head + "\n".join(hunks) + "\n"
-    if len(whole) <= budget_chars:
-        return [_Unit(file.path, whole)]
-    units = [_Unit(file.path, f"{head.rstrip()} [hunk {i} of {len(hunks)}]\n{h}\n")
-             for i, h in enumerate(hunks, 1)]
-    if any(len(u.text) > budget_chars for u in units):
-        return None
-    return units
+    return file_units(file, head, budget_chars, lambda text: data(text, tag))
 
 
 def _rules_text(rules: Sequence[Rule]) -> str:
@@ -130,7 +105,7 @@ def _rules_text(rules: Sequence[Rule]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _user(rules: str, ctx: Context, units: Sequence[_Unit], tag: str, part: str) -> str:
+def _user(rules: str, ctx: Context, units: Sequence[Unit], tag: str, part: str) -> str:
     desc = data(ctx.description.strip()[:MAX_DESCRIPTION], tag) or "(none)"
     title = data(one_line(ctx.title), tag)
     body = "\n".join(u.text for u in units)
@@ -145,7 +120,9 @@ def with_schema(schema: dict[str, Any]) -> str:
 
 def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, tag: str
           ) -> tuple[list[Request], list[Skipped]]:
-    """Pack files into as few requests as fit max_tokens; list files too large to send."""
+    """Pack files into as few requests as fit max_tokens, related files together; a file too
+    large for one request goes in parts. Files listed as too large to send are only those whose
+    header alone leaves no room for a line."""
     system = SYSTEM.format(tag=tag)
     budget = max_tokens * CHARS_PER_TOKEN
     # The schema joins the instructions if the server turns out to lack structured output.
@@ -156,16 +133,18 @@ def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, 
         raise UsageError(f"--max-input-tokens {max_tokens} leaves no room for the diff: the "
                          f"instructions and {len(spec.rules)} rule(s) alone take about "
                          f"{fixed // CHARS_PER_TOKEN} tokens; use at least {needed}")
-    units: list[_Unit] = []
+    units: list[list[Unit]] = []
     skipped: list[Skipped] = []
-    for file in files:
-        split = _units(file, budget - fixed, tag)
-        if split is None:
-            skipped.append(Skipped(file.path, "a hunk is larger than --max-input-tokens allows",
-                                   limit=True))
-        else:
-            units += split
-    groups = _pack(units, budget - fixed)
+    for related_files in related(files):
+        units.append([])
+        for file in related_files:
+            split = _units(file, budget - fixed, tag)
+            if split is None:
+                skipped.append(Skipped(file.path, "its name leaves no room for a line of diff "
+                                       "within --max-input-tokens", limit=True))
+            else:
+                units[-1] += split
+    groups = pack(units, budget - fixed)
     requests = []
     for n, group in enumerate(groups, 1):
         part = PART.format(n=n, m=len(groups)) if len(groups) > 1 else ""
@@ -173,21 +152,8 @@ def build(files: Sequence[FileDiff], spec: Spec, ctx: Context, max_tokens: int, 
         user = _user(rules, ctx, group, tag, part)
         paths = tuple(dict.fromkeys(u.path for u in group))
         requests.append(Request((("system", system), ("user", user)), paths,
-                                len(system) + len(user)))
+                                len(system) + len(user), sum(u.changed for u in group)))
     return requests, skipped
-
-
-def _pack(units: Sequence[_Unit], budget_chars: int) -> list[list[_Unit]]:
-    groups: list[list[_Unit]] = []
-    size = 0
-    for unit in units:
-        if groups and size + 1 + len(unit.text) <= budget_chars:  # + the "\n" joining units
-            groups[-1].append(unit)
-            size += 1 + len(unit.text)
-        else:
-            groups.append([unit])
-            size = len(unit.text)
-    return groups
 
 
 def repair_message(error: str) -> str:

@@ -255,12 +255,12 @@ def test_hunk_parts_stay_within_budget_even_with_the_schema_in_the_instructions(
     hunk_chars = max(len(number_lines(h)) for h in big.hunks)
     base = fixed_chars()
     split = 0
-    # Budgets around the size of one hunk: each hunk is sent alone, or the file is skipped.
+    # Budgets around the size of one hunk: each hunk is sent alone, or in pieces.
     for extra in range(hunk_chars - 100, hunk_chars + 100):
         budget = (base + extra) // CHARS_PER_TOKEN
         requests, skipped = build([big], NO_RULES, CTX, budget, TAG)
-        assert bool(requests) != bool(skipped)
-        split += bool(requests)
+        assert requests and skipped == []
+        split += len(requests) > len(big.hunks)
         for request in requests:
             assert request.chars + SCHEMA_CHARS <= budget * CHARS_PER_TOKEN, budget
     assert split > 0
@@ -275,22 +275,26 @@ def test_a_file_larger_than_the_budget_is_split_by_hunks() -> None:
     assert len(requests) >= 2
     text = "\n".join(user_of(r) for r in requests)
     for i, hunk in enumerate(big.hunks, 1):
-        assert f"File: src/big.py (modified) [hunk {i} of 4]" in text
+        assert f"File: src/big.py (modified) [part {i} of 4]" in text
         assert text.count(number_lines(hunk)) == 1
     for request in requests:
         assert request.files == ("src/big.py",)
         assert request.estimated_tokens <= budget
 
 
-def test_a_hunk_larger_than_the_budget_is_skipped_naming_max_input_tokens() -> None:
+def test_a_hunk_larger_than_the_budget_is_sent_in_pieces_not_skipped() -> None:
     huge = added_file("src/huge.py", 200)  # one hunk of about 10,000 characters
     small = added_file("src/small.py", 5)
     budget = (fixed_chars() + 2000) // CHARS_PER_TOKEN
     requests, skipped = build([huge, small], NO_RULES, CTX, budget, TAG)
-    assert [s.path for s in skipped] == ["src/huge.py"]
-    assert "--max-input-tokens" in skipped[0].reason
-    assert [r.files for r in requests] == [("src/small.py",)]
-    assert "src/huge.py" not in user_of(requests[0])
+    assert skipped == []
+    assert len(requests) >= 5
+    text = "\n".join(user_of(r) for r in requests)
+    for line in huge.hunks[0].lines:
+        assert f"{line.new:>5} + {line.text}" in text
+    assert sum("src/small.py" in r.files for r in requests) == 1
+    for request in requests:
+        assert request.chars + SCHEMA_CHARS <= budget * CHARS_PER_TOKEN
 
 
 def test_a_budget_with_no_room_for_any_diff_is_a_usage_error_naming_the_size_needed() -> None:
