@@ -91,14 +91,24 @@ def raw_html(body: str) -> list[str]:
 
 
 def table_rows(body: str) -> list[int]:
-    """The number of cells in each row of each table of a note, header rows included."""
+    """The number of cells each row of each table is written with (GFM drops the cells past
+    the header's count, so the rendered table would hide a row that a pipe broke)."""
+    lines = body.split("\n")
     rows: list[int] = []
-    for token in _walk(_MARKDOWN.parse(body)):
-        if token.type == "tr_open":
-            rows.append(0)
-        elif token.type in ("td_open", "th_open"):
-            rows[-1] += 1
+    for token in _MARKDOWN.parse(body):
+        if token.type != "table_open" or token.map is None:
+            continue
+        for line in lines[token.map[0]:token.map[1]]:
+            inner = line.strip().removeprefix("|").removesuffix("|")
+            if inner and not set(inner) <= set("-:| "):  # not the delimiter row
+                rows.append(len(re.findall(r"(?<!\\)\|", inner)) + 1)
     return rows
+
+
+def code_blocks(body: str) -> list[tuple[str, str]]:
+    """(info string, content) of each fenced code block, as a Markdown reader finds them."""
+    return [(token.info, token.content) for token in _MARKDOWN.parse(body)
+            if token.type == "fence"]
 
 
 def _walk(tokens: Iterable[Token]) -> Iterator[Token]:

@@ -26,6 +26,7 @@ from reviewer.model import (
 )
 from reviewer.render import FINDING_ID, MARKER, finding_note, summary_note
 from tests.quick_actions import (
+    code_blocks,
     column_zero_commands,
     mentions,
     quick_actions,
@@ -33,7 +34,7 @@ from tests.quick_actions import (
     rendered,
     table_rows,
 )
-from tests.test_render import json_block, make_review, placed_finding
+from tests.test_render import make_review, placed_finding
 
 HOSTILE = {
     "merge": "/merge", "approve": "/approve", "close": "Fine.\n/close",
@@ -125,7 +126,9 @@ def test_a_hostile_field_leaves_the_summary_note_harmless(field: str, kind: str)
     note = summary_note(review)
 
     assert_harmless(note, MARKER)
-    assert Review.model_validate_json(json_block(note)) == review  # its fence held
+    info, content = code_blocks(note)[-1]  # the JSON block is a code block to Markdown too
+    assert info == "json" and Review.model_validate_json(content) == review
+    assert raw_html(note)[-1] == "</details>"  # nothing swallowed the end of the note
 
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
