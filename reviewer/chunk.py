@@ -81,10 +81,11 @@ def split_hunk(hunk: Hunk, room: int, escape: Escape) -> list[tuple[str, int]] |
     if width < MIN_KEEP + len(CLIP_NOTE.format(n=10**12)) + 1:
         return None
     rows = [_clip(escape(row(line)), len(line.text), width - 1) for line in hunk.lines]
+    olds, news = _last(hunk, "old"), _last(hunk, "new")
     pieces = []
     for start, end in _spans([len(r) + 1 for r in rows], width):
         lines = hunk.lines[start:end]
-        header = _header(hunk, start, end)
+        header = f"@@ -{_range(lines, 'old', olds[start])} +{_range(lines, 'new', news[start])} @@"
         pieces.append(("\n".join([header, *rows[start:end]]), _changed(lines)))
     return pieces
 
@@ -120,26 +121,22 @@ def _bound(hunk: Hunk) -> str:
     return f"@@ -{old},{old} +{new},{new} @@"
 
 
-def _header(hunk: Hunk, start: int, end: int) -> str:
-    """The unified-diff header of hunk.lines[start:end], computed from their own numbers."""
-    olds = [ln.old for ln in hunk.lines if ln.old is not None]
-    news = [ln.new for ln in hunk.lines if ln.new is not None]
-    old = _range([ln.old for ln in hunk.lines[start:end]], hunk.lines[:start], olds,
-                 hunk.old_start, "old")
-    new = _range([ln.new for ln in hunk.lines[start:end]], hunk.lines[:start], news,
-                 hunk.new_start, "new")
-    return f"@@ -{old} +{new} @@"
+def _last(hunk: Hunk, side: str) -> list[int]:
+    """For each line of hunk, the number on side of the last line before it that has one: where
+    an empty range starts, as unified diffs say ("-5,0": after line 5). Computed once, so
+    splitting a hunk of many pieces stays linear."""
+    numbers = [getattr(ln, side) for ln in hunk.lines]
+    start = hunk.old_start if side == "old" else hunk.new_start
+    last = [max(start - 1, 0) if any(n is not None for n in numbers) else start]
+    for number in numbers:
+        last.append(number if number is not None else last[-1])
+    return last
 
 
-def _range(numbers: list[int | None], before: Sequence[DiffLine], every: list[int],
-           hunk_start: int, side: str) -> str:
-    shown = [n for n in numbers if n is not None]
-    if shown:
-        return f"{shown[0]},{len(shown)}"
-    # An empty range names the line it follows, as unified diffs do ("-5,0": after line 5).
-    seen = [getattr(ln, side) for ln in before if getattr(ln, side) is not None]
-    after = seen[-1] if seen else (hunk_start - 1 if every else hunk_start)
-    return f"{max(after, 0)},0"
+def _range(lines: Sequence[DiffLine], side: str, before: int) -> str:
+    """The "start,count" of a piece's lines on one side, from their own numbers."""
+    shown = [n for n in (getattr(ln, side) for ln in lines) if n is not None]
+    return f"{shown[0]},{len(shown)}" if shown else f"{before},0"
 
 
 def related(files: Sequence[FileDiff]) -> list[list[FileDiff]]:
