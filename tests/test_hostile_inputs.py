@@ -11,7 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,53 +109,104 @@ def test_a_5000_file_merge_request_is_reviewed_whole_within_the_budget(
     assert run.seconds < 300 and run.peak_mb < 1024
 
 
-@pytest.mark.parametrize(("name", "diff", "limit"), [
-    ("20 MB diff of one file", lambda: big_file(20 * MB // 50), None),
-    ("1 MB single line", lambda: "@@ -0,0 +1 @@\n+" + "y" * MB + "\n", None),
-    ("20 MB diff read in full", lambda: big_file(20 * MB // 50), str(30 * MB)),
-    ("1 MB line read in full", lambda: "@@ -0,0 +1 @@\n+" + "y" * MB + "\n", str(2 * MB)),
-])
-def test_a_huge_file_is_listed_as_not_reviewed_for_a_limit_and_exits_4(
-        gitlab: FakeGitLab, llm: FakeOpenAI, project: dict[str, Any], tmp_path: Path,
-        name: str, diff: Callable[[], str], limit: str | None) -> None:
-    files = [{"old_path": "big.txt", "new_path": "big.txt", "new_file": True, "diff": diff()},
+BUDGET_CHARS = 6000 * 3  # the default --max-input-tokens, at three characters a token
+DEADLINE = 20
+TWENTY_MB = 20 * MB // 50  # lines of 50 bytes
+ONE_MB_LINE = "@@ -0,0 +1 @@\n+" + "y" * MB + "\n"
+
+
+def two_files(gitlab: FakeGitLab, project: dict[str, Any], diff: str) -> dict[str, Any]:
+    files = [{"old_path": "big.txt", "new_path": "big.txt", "new_file": True, "diff": diff},
              {"old_path": "small.py", "new_path": "small.py", "new_file": True,
               "diff": "@@ -0,0 +1 @@\n+x = 1\n"}]
-    mr = gitlab.add_merge_request(project["id"], iid=3, title=name, files=files)
+    return gitlab.add_merge_request(project["id"], iid=3, title="Huge", files=files)
+
+
+def within_budget(llm: FakeOpenAI) -> bool:
+    return all(len(r["messages"][-1]["content"]) <= BUDGET_CHARS for r in llm.requests)
+
+
+@pytest.mark.parametrize(("name", "diff"), [("20 MB diff of one file", big_file(TWENTY_MB)),
+                                            ("1 MB single line", ONE_MB_LINE)])
+def test_a_file_over_max_file_bytes_is_listed_as_not_reviewed_and_exits_4(
+        gitlab: FakeGitLab, llm: FakeOpenAI, project: dict[str, Any], tmp_path: Path,
+        name: str, diff: str) -> None:
+    mr = two_files(gitlab, project, diff)
     llm.responder = lambda body: answer()
     out = tmp_path / "review.json"
-    extra = {"REVIEWER_MAX_FILE_BYTES": limit} if limit else {}
 
-    run = measured(ci_env(gitlab, llm, mr, out, **extra))
+    run = measured(ci_env(gitlab, llm, mr, out))
 
-    report(name + (f" (--max-file-bytes {limit})" if limit else ""), run)
+    report(name, run)
     assert run.code == 4, run.stderr
     review = Review.model_validate_json(out.read_text())
     assert [n.path for n in review.coverage.not_reviewed] == ["big.txt"]
+    assert "--max-file-bytes" in review.coverage.not_reviewed[0].reason
     assert review.files_reviewed == ["small.py"]  # the rest of the change is still reviewed
     assert all("big.txt" not in r["messages"][-1]["content"] for r in llm.requests)
     assert run.seconds < 120 and run.peak_mb < 1024
 
 
-@pytest.mark.parametrize(("name", "content"), [
-    ("20 MB file", b"".join(b"line %08d %s\n" % (i, b"x" * 35) for i in range(20 * MB // 50))),
-    ("1 MB single line", b"y" * MB + b"\n"),
-])
-def test_a_huge_local_change_is_listed_as_not_reviewed_and_exits_4(
-        llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes) -> None:
+def test_a_20_mb_diff_read_in_full_is_bounded_by_the_deadline_and_exits_4(
+        gitlab: FakeGitLab, llm: FakeOpenAI, project: dict[str, Any], tmp_path: Path) -> None:
+    mr = two_files(gitlab, project, big_file(TWENTY_MB))
+    llm.responder = lambda body: answer()
+    out = tmp_path / "review.json"
+    env = ci_env(gitlab, llm, mr, out, REVIEWER_MAX_FILE_BYTES=str(30 * MB),
+                 REVIEWER_DEADLINE=str(DEADLINE))
+
+    run = measured(env)
+
+    report(f"20 MB diff read in full, --deadline {DEADLINE} ({len(llm.requests)} requests)", run)
+    assert run.code == 4, run.stderr
+    review = Review.model_validate_json(out.read_text())
+    assert "big.txt" in [n.path for n in review.coverage.not_reviewed]
+    assert within_budget(llm)
+    assert run.seconds < DEADLINE + 90 and run.peak_mb < 1024
+
+
+def test_a_1_mb_line_read_in_full_is_clipped_to_the_budget_and_reviewed(
+        gitlab: FakeGitLab, llm: FakeOpenAI, project: dict[str, Any], tmp_path: Path) -> None:
+    mr = two_files(gitlab, project, ONE_MB_LINE)
+    llm.responder = lambda body: answer()
+    out = tmp_path / "review.json"
+
+    run = measured(ci_env(gitlab, llm, mr, out, REVIEWER_MAX_FILE_BYTES=str(2 * MB)))
+
+    report(f"1 MB line read in full ({len(llm.requests)} requests)", run)
+    assert run.code == 0, run.stderr
+    review = Review.model_validate_json(out.read_text())
+    assert sorted(review.files_reviewed) == ["big.txt", "small.py"]
+    assert within_budget(llm)
+    assert run.seconds < 120 and run.peak_mb < 1024
+
+
+def local_change(tmp_path: Path, content: bytes) -> tuple[Path, str, str]:
     repo = tmp_path / "repo"
     base = git_commit(repo, None, {"README": b"hello\n"})
     head = git_commit(repo, base, {"big.txt": content, "small.py": b"x = 1\n"})
     subprocess.run(["git", "-C", str(repo), "update-ref", "HEAD", head], check=True)
+    return repo, base, head
+
+
+@pytest.mark.parametrize(("name", "content", "code"), [
+    ("20 MB file", b"".join(b"line %08d %s\n" % (i, b"x" * 35) for i in range(TWENTY_MB)), 4),
+    ("1 MB single line", b"y" * MB + b"\n", 0),
+])
+def test_a_huge_local_change_is_reviewed_within_the_budget_or_stopped_by_the_deadline(
+        llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes, code: int) -> None:
+    repo, base, head = local_change(tmp_path, content)
     llm.responder = lambda body: answer()
+    out = tmp_path / "review.json"
     env = clean_env(REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="m", REVIEWER_API_KEY="k",
-                    REVIEWER_OUTPUT=str(tmp_path / "review.json"))
+                    REVIEWER_OUTPUT=str(out), REVIEWER_DEADLINE=str(DEADLINE))
 
     run = measured(env, "--local", "--base", base, "--head", head, cwd=repo)
 
-    report(f"local {name}", run)
-    assert run.code == 4, run.stderr
-    review = Review.model_validate_json((tmp_path / "review.json").read_text())
-    assert [n.path for n in review.coverage.not_reviewed] == ["big.txt"]
-    assert review.files_reviewed == ["small.py"]
-    assert run.seconds < 120 and run.peak_mb < 1024
+    report(f"local {name}, --deadline {DEADLINE} ({len(llm.requests)} requests)", run)
+    assert run.code == code, run.stderr
+    review = Review.model_validate_json(out.read_text())
+    missing = [n.path for n in review.coverage.not_reviewed]
+    assert ("big.txt" in missing) == (code == 4)
+    assert within_budget(llm)
+    assert run.seconds < DEADLINE + 90 and run.peak_mb < 1024
