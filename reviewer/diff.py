@@ -167,12 +167,14 @@ def exclude_spec(globs: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(globs))
 
 
-def select(changes: Sequence[Change], excludes: Iterable[str] = ()
+def select(changes: Sequence[Change], excludes: Iterable[str] = (), max_bytes: int = 0
            ) -> tuple[list[FileDiff], list[Skipped]]:
     """Parse the files worth reviewing; list the others with the reason (policy or limit).
 
     Every change comes out once, as a FileDiff or a Skipped; paths and diff text are made
-    encodable first (text.clean), whatever the source. Raises ReviewerError on an unparsable hunk.
+    encodable first (text.clean), whatever the source. A file whose diff is over max_bytes
+    (--max-file-bytes; 0: no limit) is not reviewed, for a limit: split into pieces it would
+    take a request for every few hundred lines. Raises ReviewerError on an unparsable hunk.
     """
     spec = exclude_spec(excludes)
     files: list[FileDiff] = []
@@ -183,7 +185,7 @@ def select(changes: Sequence[Change], excludes: Iterable[str] = ()
         if reason:
             skipped.append(Skipped(path, reason))
             continue
-        limit = limit_reason(change)
+        limit = limit_reason(change) or _over(change, max_bytes)
         if limit:
             skipped.append(Skipped(path, limit, limit=True))
             continue
@@ -200,6 +202,13 @@ def _clean(change: Change) -> Change:
     if (old, new, text) == (change.old_path, change.new_path, change.diff):
         return change
     return replace(change, old_path=old, new_path=new, diff=text)
+
+
+def _over(change: Change, max_bytes: int) -> str | None:
+    size = len(change.diff.encode("utf-8", "surrogateescape")) if max_bytes else 0
+    if size > max_bytes:
+        return f"its diff is {size:,} bytes, over --max-file-bytes {max_bytes:,}"
+    return None
 
 
 def split_patch(patch: str | bytes) -> list[Change]:

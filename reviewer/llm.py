@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -21,6 +23,7 @@ from reviewer.retry import BASE, Policy, within
 __all__ = ["ModelClient", "parse_answer"]
 
 log = logging.getLogger(__name__)
+RECENT_PROMPTS = 32
 BRIEF_FINDINGS = 5
 BREVITY = (f"Your answer was too long and was cut off. Answer again with the JSON object only, "
            f"briefly: at most {BRIEF_FINDINGS} findings, the most important ones, each message "
@@ -64,7 +67,9 @@ class ModelClient:
     usage: Usage = field(default_factory=Usage)
     _client: openai.OpenAI | None = None
     # Every prompt sent (or in flight), as a server reads it: which prefixes it may have seen.
-    _sent: list[str] = field(default_factory=list, repr=False)
+    # Only the latest prompts: a prefix the server still caches is a recent one, and comparing
+    # each prompt with every earlier one would grow with the square of a large change.
+    _sent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_PROMPTS), repr=False)
     _served: list[str] | None = field(default=None, repr=False)  # GET /v1/models
     _listed: bool = field(default=False, repr=False)  # asked once, answered or not
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -136,16 +141,20 @@ class ModelClient:
                                             transient)
                 break
             except openai.APIStatusError as exc:
-                self._sent.remove(prompt)  # refused: the server holds none of it
+                self._forget(prompt)  # refused: the server holds none of it
                 if mode == "plain" or not refuses_format(exc):
                     raise self._error(exc) from None
                 self._step_down(mode)
             except Exception as exc:
-                self._sent.remove(prompt)
+                self._forget(prompt)
                 if isinstance(exc, ModelError | DeadlineExceeded):
                     raise
                 raise self._error(exc) from None
         return self._accept(response, prompt, shared)
+
+    def _forget(self, prompt: str) -> None:
+        with self._lock, contextlib.suppress(ValueError):  # already pushed out, perhaps
+            self._sent.remove(prompt)
 
     def _step_down(self, refused: str) -> None:
         """The server cannot do this mode: the next one, for every later request too (once,
@@ -172,8 +181,10 @@ class ModelClient:
         Noted before the answer comes, so requests in flight together share their prefix.
         """
         prompt = _prompt_text(sent)
-        shared = max((_common_prefix(prompt, old) for old in self._sent), default=0)
-        self._sent.append(prompt)
+        with self._lock:  # other requests note theirs at the same time
+            recent = list(self._sent)
+            self._sent.append(prompt)
+        shared = max((_common_prefix(prompt, old) for old in recent), default=0)
         return prompt, shared
 
     def _error(self, exc: Exception) -> ModelError:

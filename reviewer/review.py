@@ -20,6 +20,7 @@ from reviewer import (
     spec,
     spec_project,
 )
+from reviewer import context as context_window
 from reviewer.artifact import Read, Source
 from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
@@ -54,10 +55,12 @@ def run(settings: Settings) -> Outcome:
     _check_outputs(settings)
     client, source = _source(settings)
     rules, notes = _rules(settings, client, source)
-    files, skipped = diff.select(source.changes, settings.exclude)
+    files, skipped = diff.select(source.changes, settings.exclude, settings.max_file_bytes)
     files, found, context = _redacted(settings, rules, files, source.context)
+    max_input, max_output = _budget(settings) if files else (settings.max_input_tokens,
+                                                             settings.max_output_tokens)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
-    requests, too_big = prompt.build(files, rules, context, settings.max_input_tokens, tag)
+    requests, too_big = prompt.build(files, rules, context, max_input, tag)
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
@@ -66,7 +69,7 @@ def run(settings: Settings) -> Outcome:
              sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
-                        settings.max_output_tokens, settings.timeout, settings.model_host,
+                        max_output, settings.timeout, settings.model_host,
                         retries=settings.retries, clock=Clock(settings.deadline))
     asked = time.monotonic()
     answered, failed = _ask(model, requests, settings.concurrency)
@@ -110,6 +113,22 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
     except GitLabError as exc:
         # The review itself is not lost: say where it is, so a retry or a person can use it.
         raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None
+
+
+def _budget(settings: Settings) -> tuple[int, int]:
+    """Prompt and answer tokens per request, sized from the context the server says the model
+    has (asked once, briefly) so that both fit; an explicit --max-input-tokens wins, and the
+    answer's reservation shrinks to fit beside it."""
+    window = context_window.detect(settings.base_url, reveal(settings.api_key), settings.model)
+    given = settings.model_fields_set
+    flag = settings.max_input_tokens if "max_input_tokens" in given else None
+    max_input, max_output = context_window.input_budget(
+        window, settings.max_output_tokens, flag, settings.max_input_tokens)
+    if window is not None and window.note:
+        log.warning("%s", window.note)  # once, loudly: Ollama will cut longer prompts
+    log.info("budget: %d prompt + %d answer tokens per request (%s)", max_input, max_output,
+             window.source if window else "--max-input-tokens" if flag else "default")
+    return max_input, max_output
 
 
 def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],

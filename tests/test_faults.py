@@ -327,8 +327,9 @@ def test_deadline_mid_review_posts_what_was_answered_and_exits_4(
     # --max-input-tokens 4000: one request per file; the second one's answer never comes.
     llm.queue(answer(findings=[finding("a.py", 3, "minor")]),
               Reply(content=answer(), delay=30))
+    # One request at a time, so the queued answers meet the files in order.
     result, span = review(gitlab, llm, mr, tmp_path, "--deadline", "5", "--timeout", "20",
-                          "--max-input-tokens", "4000")
+                          "--max-input-tokens", "4000", "--concurrency", "1")
     assert result.code == 4, result.stderr
     assert "--deadline reached" in result.stderr
     assert len(llm.requests) == 2

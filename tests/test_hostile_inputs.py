@@ -191,7 +191,8 @@ def local_change(tmp_path: Path, content: bytes) -> tuple[Path, str, str]:
 
 @pytest.mark.parametrize(("name", "content", "code"), [
     ("20 MB file", b"".join(b"line %08d %s\n" % (i, b"x" * 35) for i in range(TWENTY_MB)), 4),
-    ("1 MB single line", b"y" * MB + b"\n", 0),
+    # Over --max-file-bytes (1,000,000 by default, for local changes too): not reviewed.
+    ("1 MB single line", b"y" * MB + b"\n", 4),
 ])
 def test_a_huge_local_change_is_reviewed_within_the_budget_or_stopped_by_the_deadline(
         llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes, code: int) -> None:

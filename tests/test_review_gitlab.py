@@ -426,7 +426,7 @@ def test_committed_json_schema_matches_the_model() -> None:
         "regenerate with: reviewer schema > docs/review.schema.json"
 
 
-def test_a_file_too_large_for_the_prompt_is_not_reviewed_nor_commented_on(
+def test_a_hunk_too_large_for_one_request_is_reviewed_in_pieces(
         gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
     gitlab.add_user("reviewer-bot", TOKEN)
     project = gitlab.add_project("group/big")
@@ -436,18 +436,20 @@ def test_a_file_too_large_for_the_prompt_is_not_reviewed_nor_commented_on(
          "diff": f"@@ -0,0 +1,200 @@\n{big}"},
         {"old_path": "small.py", "new_path": "small.py", "new_file": True,
          "diff": "@@ -0,0 +1 @@\n+x = 1\n"}])
-    llm.queue(answer(findings=[finding("big.py", 1, "minor"), finding("small.py", 1, "minor")]))
+    llm.responder = lambda body: answer(findings=[finding("big.py", 150, "minor"),
+                                                  finding("small.py", 1, "minor")])
     out = tmp_path / "review.json"
 
-    result = run_cli("review", env=ci_env(gitlab, llm, mr, out))
+    result = run_cli("review", "--max-input-tokens", "6000", env=ci_env(gitlab, llm, mr, out))
 
-    assert result.code == 4, result.stderr  # big.py needed review: the review is incomplete
+    assert result.code == 0, result.stderr
     review = Review.model_validate_json(out.read_text())
-    assert review.files_reviewed == ["small.py"]
-    assert review.skipped_files == []
-    assert [(s.path, "--max-input-tokens" in s.reason) for s in review.coverage.not_reviewed] \
-        == [("big.py", True)]
-    # The model never saw big.py: whatever it says of it is not placed on its lines.
-    assert [(f.path, f.placed) for f in review.findings] == [("big.py", False),
-                                                             ("small.py", True)]
-    assert "big.py" not in llm.requests[0]["messages"][1]["content"]
+    assert sorted(review.files_reviewed) == ["big.py", "small.py"]
+    assert review.coverage.not_reviewed == [] and review.coverage.complete
+    assert len(llm.requests) >= 2
+    sent = "\n".join(r["messages"][1]["content"] for r in llm.requests)
+    assert all(f"row_{i} = " in sent for i in range(200))
+    assert "File: big.py (added) [part 1 of " in sent
+    # Each piece's answer repeats the same two findings: they are merged, one each.
+    assert [(f.path, f.line, f.placed) for f in review.findings] == [
+        ("big.py", 150, True), ("small.py", 1, True)]
