@@ -62,11 +62,10 @@ def test_requests_run_in_parallel_up_to_the_bound_and_merge_in_a_fixed_order(
         gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
     state = slow_answers(llm, 1.0)
 
-    code, err, written, elapsed = review(gitlab, llm, tmp_path, "--concurrency", "4")
+    code, err, written, _ = review(gitlab, llm, tmp_path, "--concurrency", "4")
 
     assert code == 0, err
-    assert state["peak"] == 4
-    assert elapsed < 8  # two rounds of 1 s, not eight
+    assert state["peak"] == 4  # the speed itself is measured in bench/, not asserted here
     assert written is not None
     assert [f.path for f in written.findings] == [f"m{n}.py" for n in range(8)]
     assert written.summary == "\n\n".join(f"About m{n}.py." for n in range(8))
