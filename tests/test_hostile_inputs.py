@@ -189,18 +189,26 @@ def local_change(tmp_path: Path, content: bytes) -> tuple[Path, str, str]:
     return repo, base, head
 
 
-@pytest.mark.parametrize(("name", "content", "code"), [
-    ("20 MB file", b"".join(b"line %08d %s\n" % (i, b"x" * 35) for i in range(TWENTY_MB)), 4),
+TWENTY_MB_FILE = b"".join(b"line %08d %s\n" % (i, b"x" * 35) for i in range(TWENTY_MB))
+
+
+@pytest.mark.parametrize(("name", "content", "limit", "code"), [
     # Over --max-file-bytes (1,000,000 by default, for local changes too): not reviewed.
-    ("1 MB single line", b"y" * MB + b"\n", 4),
+    ("20 MB file", TWENTY_MB_FILE, None, 4),
+    ("1 MB single line", b"y" * MB + b"\n", None, 4),
+    # Read in full: split within the budget and stopped by the deadline, or clipped and read.
+    ("20 MB file read in full", TWENTY_MB_FILE, 30 * MB, 4),
+    ("1 MB single line read in full", b"y" * MB + b"\n", 2 * MB, 0),
 ])
-def test_a_huge_local_change_is_reviewed_within_the_budget_or_stopped_by_the_deadline(
-        llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes, code: int) -> None:
+def test_a_huge_local_change_is_reviewed_within_the_budget_or_listed_as_not_reviewed(
+        llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes, limit: int | None,
+        code: int) -> None:
     repo, base, head = local_change(tmp_path, content)
     llm.responder = lambda body: answer()
     out = tmp_path / "review.json"
     env = clean_env(REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="m", REVIEWER_API_KEY="k",
-                    REVIEWER_OUTPUT=str(out), REVIEWER_DEADLINE=str(DEADLINE))
+                    REVIEWER_OUTPUT=str(out), REVIEWER_DEADLINE=str(DEADLINE),
+                    **({"REVIEWER_MAX_FILE_BYTES": str(limit)} if limit else {}))
 
     run = measured(env, "--local", "--base", base, "--head", head, cwd=repo)
 
