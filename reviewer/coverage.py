@@ -51,12 +51,19 @@ def incomplete_notice(coverage: Coverage) -> str | None:
             f"reviewed: {grouped(coverage.not_reviewed, MAX_LISTED)}.")
 
 
+def by_reason(missing: Sequence[NotReviewed]) -> dict[str, list[str]]:
+    """The paths of files not reviewed under each reason, in order: a reason many files share
+    is said once."""
+    grouped: dict[str, list[str]] = {}
+    for n in missing:
+        grouped.setdefault(n.reason, []).append(n.path)
+    return grouped
+
+
 def grouped(missing: Sequence[NotReviewed], limit: int) -> str:
     """Files not reviewed, grouped by reason: "a.py, b.py (reason); c.sql (other reason)"."""
-    by_reason: dict[str, list[str]] = {}
-    for n in missing[:limit]:
-        by_reason.setdefault(n.reason, []).append(n.path)
-    parts = [f"{', '.join(paths)} ({reason})" for reason, paths in by_reason.items()]
+    parts = [f"{', '.join(paths)} ({reason})"
+             for reason, paths in by_reason(missing[:limit]).items()]
     if len(missing) > limit:
         parts.append(f"and {len(missing) - limit} more (see review.json)")
     return "; ".join(parts)

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reviewer.coverage import by_reason
 from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert, newlines
 from reviewer.model import NotReviewed, PlacedFinding, Review, severity_rank
 
@@ -137,11 +138,8 @@ def _listing(title: str, items: Sequence[str], left_out: list[str]) -> list[str]
 
 
 def _by_reason(missing: Sequence[NotReviewed]) -> list[str]:
-    """One entry per reason, naming its files: a reason shared by many files is said once."""
-    by_reason: dict[str, list[str]] = {}
-    for n in missing:
-        by_reason.setdefault(n.reason, []).append(code(n.path))
-    return [f"{', '.join(paths)} ({cell(reason)})" for reason, paths in by_reason.items()]
+    return [f"{', '.join(code(p) for p in paths)} ({cell(reason)})"
+            for reason, paths in by_reason(missing).items()]
 
 
 def _heading(review: Review) -> str:
