@@ -55,18 +55,15 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     the coverage that says how much of the change was read."""
     ids = frozenset(r.id for r in rules.rules)
     answers = [a for _, a in read.answered]
-    placed = [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
-    # Pieces of a split hunk overlap: the same finding reported from two of them is one.
-    placed = list({(f.path, f.side, f.line, f.end_line, f.severity, f.rule, f.title.strip(),
-                    f.message.strip()): f for f in reversed(placed)}.values())[::-1]
+    placed = check.merge_identical(
+        [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings])
     # Every file was scanned for secrets in full, sent to the model or not.
     parsed = {file.path: file for file in read.files}
     ours = [check.place(f, parsed) for f in read.secrets]
     findings = check.outside_change(secrets.merge(ours, placed), _paths(source.changes))
     counted = check.in_change(findings)  # invented files neither cap, decide nor gate
     weights = [r.changed for r, _ in read.answered]  # a split file counts once in all
-    covered = coverage.measure(read.reviewed, policy, read.not_reviewed,
-                               {f.path: f for f in read.files})
+    covered = coverage.measure(read.reviewed, policy, read.not_reviewed, parsed)
     score = check.cap_score(check.merge_score(answers, weights), counted)
     verdict = check.incomplete_verdict(
         check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)

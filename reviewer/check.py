@@ -29,25 +29,24 @@ def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
     return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
 
 
+def merge_identical(findings: Sequence[PlacedFinding]) -> list[PlacedFinding]:
+    """Each finding once, in the order first reported: pieces of a split hunk overlap, and
+    small models repeat an invented finding ten times."""
+    unique: dict[tuple[object, ...], PlacedFinding] = {}
+    for f in findings:
+        key = (f.path, f.side, f.line, f.end_line, f.severity, f.rule, f.title.strip(),
+               f.message.strip())
+        unique.setdefault(key, f)
+    return list(unique.values())
+
+
 def outside_change(findings: Sequence[PlacedFinding], change_paths: Collection[str]
                    ) -> list[PlacedFinding]:
-    """Findings with ``in_change`` set: False for a path that is no file of the change at all.
-
-    Small models invent files, often reporting the same one ten times: identical findings
-    about such a file are merged into one. change_paths holds every path of the change, old
-    and new, whether reviewed, skipped or not reviewed.
-    """
-    out: list[PlacedFinding] = []
-    seen: set[tuple[object, ...]] = set()
-    for f in findings:
-        if f.placed or _known(f.path, change_paths):
-            out.append(f)
-            continue
-        key = (f.path, f.line, f.side, f.severity, f.rule, f.title.strip(), f.message.strip())
-        if key not in seen:
-            seen.add(key)
-            out.append(f.model_copy(update={"in_change": False}))
-    return out
+    """Findings with ``in_change`` set: False for a path that is no file of the change at all
+    (small models invent them). change_paths holds every path of the change, old and new,
+    whether reviewed, skipped or not reviewed."""
+    return [f if f.placed or _known(f.path, change_paths)
+            else f.model_copy(update={"in_change": False}) for f in findings]
 
 
 def _known(path: str, change_paths: Collection[str]) -> bool:
