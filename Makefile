@@ -9,7 +9,7 @@ CI_TOOLS := .cache/ci-tools
 # skips that one test on a machine where that is not possible.
 IMAGE_BUILD ?= 1
 
-.PHONY: setup demo test lint unit bench clean ci-tools image
+.PHONY: setup demo test lint unit bench bench-scale clean ci-tools image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ image:
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_pipeline.py
+
+# The real CLI against the GitLab and model stand-ins at 10/100/300 files (~3 min);
+# BENCH_ARGS=--quick for 10 and 100 files only.
+bench-scale: $(BIN)/.installed
+	$(BIN)/python bench/bench_scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
