@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from reviewer import __version__, check, coverage, diff, prompt, secrets, spec
 from reviewer.config import Settings
-from reviewer.gitlab import MergeRequest
-from reviewer.llm import ModelClient
-from reviewer.localgit import LocalChange
 from reviewer.model import (
     Finding,
     LocalInfo,
@@ -21,6 +19,11 @@ from reviewer.model import (
     SkippedFile,
     SpecInfo,
 )
+
+if TYPE_CHECKING:  # in annotations only: a local review never imports python-gitlab
+    from reviewer.gitlab import MergeRequest
+    from reviewer.llm import ModelClient
+    from reviewer.localgit import LocalChange
 
 
 @dataclass(frozen=True)

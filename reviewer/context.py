@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 TIMEOUT = 3.0  # seconds for all probes together: a hint, not worth a long wait
 OLLAMA_DEFAULT_CONTEXT = 4096  # what an unloaded Ollama model will most likely get (see above)
 MIN_OUTPUT = 256  # an answer smaller than this cannot hold a review
+# A review of one request's diff: a summary and a handful of findings of ~80 tokens each. A
+# small window reserves this much (or a quarter of it, if more), not the whole --max-output-
+# tokens, so the diff keeps room; the brevity retry (llm.py) covers a longer answer.
+REVIEW_OUTPUT = 1024
 # Our token counts are estimates (characters / 4) and chat templates add tokens of their own;
 # a margin of the window keeps an underestimate from overflowing it.
 MARGIN_SHARE = 20  # 1/20 = 5 %
@@ -208,16 +212,19 @@ def input_budget(window: Window | None, max_output_tokens: int, flag: int | None
     flag: --max-input-tokens when given explicitly; it wins, and only the output shrinks to
     what the window leaves (never below MIN_OUTPUT: a vLLM server refuses the rest with a 400,
     which the user then sees). default: the documented budget when no server said.
-    The output takes at most half of a small window, so a diff still fits beside it.
+    Without the flag, the output reservation is what a review needs (REVIEW_OUTPUT, or a
+    quarter of the window if more, never more than max_output_tokens nor half the window), so
+    a diff still fits beside it in a small window: at Ollama's default 4,096, 1,024 tokens.
     """
     if window is None:
         return (flag if flag is not None else default), max_output_tokens
     usable = window.tokens - max(MIN_MARGIN, window.tokens // MARGIN_SHARE)
     if window.input_only:  # LiteLLM: the limit is the prompt's alone
         return (flag if flag is not None else usable), max_output_tokens
-    output = min(max_output_tokens, max(MIN_OUTPUT, usable // 2))
     if flag is not None:
-        return flag, min(output, max(MIN_OUTPUT, usable - flag))
+        return flag, min(max_output_tokens, max(MIN_OUTPUT, usable - flag))
+    output = min(max_output_tokens,
+                 max(MIN_OUTPUT, usable // 4, min(REVIEW_OUTPUT, usable // 2)))
     return max(usable - output, 1), output
 
 

@@ -17,7 +17,7 @@ from reviewer.clock import Clock
 from reviewer.errors import DeadlineExceeded, ModelError
 from reviewer.llm_errors import Endpoint, describe, one_line, refuses_format, transient, words_of
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
-from reviewer.prompt import Request, repair_message, with_schema
+from reviewer.prompt import Request, repair_message, schema_into
 from reviewer.retry import BASE, Policy, within
 
 __all__ = ["ModelClient", "parse_answer"]
@@ -208,7 +208,7 @@ class ModelClient:
         # Without a response_format the schema itself has to be in the instructions.
         if mode != "plain" or messages[0]["role"] != "system":
             return messages
-        system = messages[0]["content"] + with_schema(answer_schema())
+        system = schema_into(messages[0]["content"], answer_schema())
         return [{"role": "system", "content": system}, *messages[1:]]
 
     def _format(self, max_findings: int, mode: str) -> dict[str, Any]:
@@ -227,7 +227,7 @@ class ModelClient:
             said = words_of(getattr(response, "model_extra", None) or {})
             raise ModelError(f"model server at {self.host} returned no choices"
                              + (f": {one_line(said)}" if said else ""))
-        self._count(response, len(prompt), shared)
+        self._count(response, prompt, shared)
         choice = choices[0]
         if choice.finish_reason == "length":
             raise _CutOff
@@ -236,7 +236,7 @@ class ModelClient:
             log.info("the answer was in message.%s, not message.content", where)
         return text
 
-    def _count(self, response: Any, chars: int, shared: int) -> None:
+    def _count(self, response: Any, prompt: str, shared: int) -> None:
         usage = response.usage
         with self._lock:  # requests answer from several threads
             self.usage.requests += 1
@@ -249,7 +249,10 @@ class ModelClient:
         cached = getattr(details, "cached_tokens", None) or 0
         # A follow-up (repair, shorter answer) or a later request of the run repeats a prefix
         # the server may have cached; only the rest must show in its count.
-        check_seen(usage.prompt_tokens or 0, cached, chars, shared)
+        # The system message is the same in every run with this spec (prompt.system): a server
+        # may hold it from an earlier run, so it need not show in the count either.
+        stable = prompt.find("\nuser\n") + 1 if prompt.startswith("system\n") else 0
+        check_seen(usage.prompt_tokens or 0, cached, len(prompt), shared, stable)
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:
@@ -277,11 +280,12 @@ def _answer_fields(message: Any) -> list[tuple[str, str | None]]:
             *((name, text) for name, text in fields if isinstance(text, str))]
 
 
-def check_seen(reported: int, cached: int, chars: int, shared: int) -> None:
+def check_seen(reported: int, cached: int, chars: int, shared: int, stable: int = 0) -> None:
     """Raise or warn when the server counted far fewer prompt tokens than it was sent.
 
     reported is usage.prompt_tokens, cached usage.prompt_tokens_details.cached_tokens (0 when
-    absent), chars the prompt's length and shared the characters of it this client sent before.
+    absent), chars the prompt's length, shared the characters of it this client sent before and
+    stable those of its leading system message, which an earlier run may have sent.
     The figures are evidence, not proof: OpenAI, vLLM, llama.cpp and Ollama count cached tokens
     inside prompt_tokens, but some Ollama versions counted only the uncached ones and reported
     no cached figure (ollama/ollama#16414), and older ones 0 for a prompt served from the cache
@@ -289,13 +293,13 @@ def check_seen(reported: int, cached: int, chars: int, shared: int) -> None:
     reported cached) that the server counted far short raises ModelError: that is Ollama
     dropping the start of a prompt longer than its context. Anything else only warns.
     """
-    must = (chars - shared) // CHARS_PER_REAL_TOKEN
+    must = (chars - max(shared, stable)) // CHARS_PER_REAL_TOKEN
     # A server that reports more cached than prompt tokens must be counting them apart.
     seen = reported + cached if cached > reported else reported
     if must < MIN_CHECKED_TOKENS or seen == 0 or seen >= must * TRUNCATION_RATIO:
         return
-    # A prefix shared with another run's request could be cached too; the random data tag
-    # in the system message (prompt.py) keeps that prefix short.
+    # A prefix shared with another run's request could be cached too: the system message is
+    # the same in every run with the same spec, and shared counts it (ModelClient._remember).
     if shared == 0 and cached == 0:
         raise ModelError(
             f"the model server saw only {seen} of about {must} prompt tokens: its context "

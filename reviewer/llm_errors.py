@@ -21,13 +21,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import openai
 
 from reviewer.answer import clean_text
 from reviewer.retry import RETRYABLE_STATUS, TimedOut, Transient, attempts, retry_after
+
+if TYPE_CHECKING:  # the SDK takes a third of a second to import: only where a model is asked
+    import openai
 
 MAX_WORDS = 300
 MIN_SECRET = 8
@@ -107,6 +108,8 @@ def transient(exc: Exception) -> Transient | None:
     502, 503, 504 (unless it refuses the response_format: negotiation handles that), or a lost
     connection. A time-out passes too, but its prompt is not sent again (resend False): the
     server may still be working on it."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError | TimedOut):
         return Transient("no answer in time", resend=False)
     if isinstance(exc, openai.APIConnectionError):
@@ -122,6 +125,8 @@ def describe(exc: Exception, where: Endpoint, served: Sequence[str] | None = Non
 
     served: the model names the server lists at /v1/models (asked after a 404), if it answered.
     """
+    import openai
+
     server = f"model server at {where.host}"
     tries = attempts(exc)
     after = f" ({tries} tries)" if tries > 1 else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from datetime import datetime
 from typing import Any, Literal
 
@@ -80,7 +82,13 @@ class ModelAnswer(BaseModel):
 
 
 def answer_schema(max_findings: int = MAX_FINDINGS_PER_ANSWER) -> dict[str, Any]:
-    """JSON schema of the model's answer, for structured output."""
+    """JSON schema of the model's answer, for structured output: a copy of one built once per
+    bound (pydantic takes milliseconds to build it, and every request sends it)."""
+    return copy.deepcopy(_answer_schema(max_findings))
+
+
+@functools.cache
+def _answer_schema(max_findings: int) -> dict[str, Any]:
     schema = ModelAnswer.model_json_schema()
     # Bounds guide constrained decoding (small models otherwise loop, adding findings until
     # the token limit); validation stays lenient, so a longer answer is never lost.

@@ -57,11 +57,13 @@ def run(settings: Settings) -> Outcome:
     rules, notes = _rules(settings, client, source)
     files, skipped = diff.select(source.changes, settings.exclude, settings.max_file_bytes)
     files, found, context = _redacted(settings, rules, files, source.context)
-    max_input, max_output = _budget(settings) if files else (settings.max_input_tokens,
-                                                             settings.max_output_tokens)
+    max_input, max_output, sized = _budget(settings) if files else (
+        settings.max_input_tokens, settings.max_output_tokens, False)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, context, max_input, tag)
     unsent = {s.path for s in too_big}
+    if any(r.condensed for r in requests):
+        _say_condensed(rules, context, tag, max_input, sized)
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
     log.info("%d file(s) to review (%d too large for a request), %d skipped by policy, %d "
@@ -115,10 +117,11 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
         raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None
 
 
-def _budget(settings: Settings) -> tuple[int, int]:
+def _budget(settings: Settings) -> tuple[int, int, bool]:
     """Prompt and answer tokens per request, sized from the context the server says the model
     has (asked once, briefly) so that both fit; an explicit --max-input-tokens wins, and the
-    answer's reservation shrinks to fit beside it."""
+    answer's reservation shrinks to fit beside it. The flag says whether the size is known
+    (from the server or the user) rather than the default."""
     window = context_window.detect(settings.base_url, reveal(settings.api_key), settings.model)
     given = settings.model_fields_set
     flag = settings.max_input_tokens if "max_input_tokens" in given else None
@@ -128,7 +131,20 @@ def _budget(settings: Settings) -> tuple[int, int]:
         log.warning("%s", window.note)  # once, loudly: Ollama will cut longer prompts
     log.info("budget: %d prompt + %d answer tokens per request (%s)", max_input, max_output,
              window.source if window else "--max-input-tokens" if flag else "default")
-    return max_input, max_output
+    return max_input, max_output, window is not None or flag is not None
+
+
+def _say_condensed(rules: spec.Spec, context: prompt.Context, tag: str, max_input: int,
+                   sized: bool) -> None:
+    """Once: the rules went condensed, and the budget that would carry them in full. A warning
+    when the size is the server's or the user's; with the default budget (a server that does
+    not say its context) only with --verbose, or every run against such a server would warn."""
+    full = prompt.full_rules_tokens(rules, context, tag)
+    log.log(logging.WARNING if sized else logging.INFO,
+            "the full review rules do not fit beside the diff in %d-token requests: they are "
+            "sent condensed (id, severity, title, first sentence); a larger context gives "
+            "better reviews (about %d prompt tokens for the full rules: raise the server's "
+            "context or --max-input-tokens)", max_input, full)
 
 
 def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import git
 import pathspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,12 +22,16 @@ from reviewer.errors import SpecError
 from reviewer.model import Severity
 from reviewer.text import BOM, clean, decode
 
+if TYPE_CHECKING:  # GitPython is imported where a spec comes from git, not for every run
+    from git import GitCommandError
+
 RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
 # A spec is a folder of short Markdown files; beyond these it is a wrong path or an attack
 # (a huge file in every prompt, a repository walked for minutes).
 MAX_RULE_FILES = 500
 MAX_RULE_FILE_BYTES = 256 * 1024
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")  # git cannot fetch an abbreviated SHA
+EVERY_PATH = frozenset({"**", "*", "**/*", "/**"})
 SCP_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@host:group/spec.git
 
 
@@ -64,6 +68,11 @@ class Rule:
     def applies_to(self, path: str) -> bool:
         """True when one of the rule's globs matches path (gitignore-style)."""
         return self._globs.match_file(path)
+
+    @property
+    def everywhere(self) -> bool:
+        """True when a glob matches every path ("**", "*", "**/*" in gitignore syntax)."""
+        return any(glob.strip() in EVERY_PATH for glob in self.paths)
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,8 @@ def load_files(files: Mapping[str, bytes], source: str, ref: str | None,
 
 
 def _commit_of(root: Path) -> str | None:
+    import git  # GitPython only where a spec is read from git
+
     try:
         return str(git.Repo(root, search_parent_directories=True).head.commit.hexsha)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
@@ -262,6 +273,8 @@ def strip_userinfo(url: str) -> str:
 @contextmanager
 def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator[Path]:
     """Shallow-clone url at ref into a temporary directory, removed afterwards."""
+    import git
+
     clean = strip_userinfo(url)
     settings = dict(SAFE_GIT_CONFIG)
     if credential:
@@ -285,7 +298,7 @@ def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator
         yield target
 
 
-def _clone_message(url: str, ref: str | None, exc: git.GitCommandError,
+def _clone_message(url: str, ref: str | None, exc: GitCommandError,
                    credential: Credential | None) -> str:
     # GitPython prefixes git's first stderr line with "stderr: '" (a fetch fails on it).
     lines = [ln.strip().removeprefix("stderr: '") for ln in str(exc.stderr).splitlines()

@@ -12,6 +12,7 @@ import pytest
 from reviewer.context import (
     MIN_OUTPUT,
     OLLAMA_DEFAULT_CONTEXT,
+    REVIEW_OUTPUT,
     Window,
     detect,
     input_budget,
@@ -147,11 +148,14 @@ def test_budget_large_window_keeps_the_output() -> None:
     assert input_budget(Window(32768, "s"), 2048, None, 6000) == (29082, 2048)
 
 
-def test_budget_small_window_halves_it() -> None:
-    # 4,096 - 204 = 3,892 usable: the output takes at most half, so a diff still fits.
+def test_budget_small_window_reserves_what_a_review_needs() -> None:
+    # 4,096 - 204 = 3,892 usable: the answer gets the 1,024 tokens a review needs, not 2,048,
+    # so the diff keeps the rest (Ollama's default context).
     max_input, output = input_budget(Window(4096, "s"), 2048, None, 6000)
-    assert (max_input, output) == (1946, 1946)
+    assert (max_input, output) == (2868, REVIEW_OUTPUT)
     assert max_input + output <= 4096
+    # At 8,192 a quarter of the window is more than that: 7,783 // 4.
+    assert input_budget(Window(8192, "s"), 2048, None, 6000) == (5838, 1945)
 
 
 def test_budget_tiny_window_uses_the_minimum_margin() -> None:

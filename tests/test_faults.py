@@ -323,7 +323,7 @@ def test_deadline_mid_review_posts_what_was_answered_and_exits_4(
     gitlab.add_user("reviewer-bot", TOKEN)
     project = gitlab.add_project("group/app")
     mr = gitlab.add_merge_request(project["id"], iid=7, title="Two files",
-                                  files=[new_file("a.py"), new_file("b.py")])
+                                  files=[new_file("a.py", 300), new_file("b.py", 300)])
     # --max-input-tokens 4000: one request per file; the second one's answer never comes.
     llm.queue(answer(findings=[finding("a.py", 3, "minor")]),
               Reply(content=answer(), delay=30))

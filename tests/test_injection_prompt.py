@@ -57,7 +57,9 @@ def test_the_data_block_has_one_opening_and_one_closing_marker_after_all_data(
         place: str, kind: str) -> None:
     text = user(request_with(place, ATTACKS[kind]))
 
-    assert text.lower().count(TAG.lower()) == 2  # our two markers and no other
+    # The marker named once before the data, then our two markers, and no other.
+    assert text.lower().count(TAG.lower()) == 3
+    assert text.startswith(f"The data marker is {TAG}.\n")
     assert text.count(OPEN) == 1 and text.count(CLOSE) == 1
     before, after = text.split(CLOSE)
     assert OPEN in before and after == "\n\nAnswer with the JSON object only."

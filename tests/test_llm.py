@@ -15,7 +15,7 @@ from reviewer.diff import Change, parse_change
 from reviewer.errors import ModelError
 from reviewer.llm import ModelClient
 from reviewer.model import ModelAnswer, Usage, answer_schema
-from reviewer.prompt import Context, Request, build
+from reviewer.prompt import Context, Request, build, with_schema
 from reviewer.spec import Spec, load
 from tests.conftest import API_KEY, answer, clean_env, finding, run_cli
 from tests.openai_standin import FakeOpenAI, Reply
@@ -27,7 +27,6 @@ DIFF = ("@@ -1,3 +1,4 @@\n"
         "+x = 2\n"
         "+y = os.environ['Y']\n"
         " def f():\n")
-SCHEMA_TEXT = json.dumps(answer_schema(), separators=(",", ":"))
 BAD_JSON = '{"score": 80, "verdict": "comment",}'
 
 
@@ -37,8 +36,9 @@ def bundled_spec() -> Spec:
 
 
 def review_request(diff: str = DIFF, path: str = "src/app.py", tag: str = TAG,
-                   max_tokens: int = 6000) -> Request:
-    """One request for a change to one file, with the bundled rules (over 1000 tokens)."""
+                   max_tokens: int = 12000) -> Request:
+    """One request for a change to one file, with the bundled rules in full (over 1000
+    tokens)."""
     files = [parse_change(Change(path, path, diff))]
     requests, skipped = build(files, bundled_spec(), Context("Read Y", "Reads Y from the env."),
                               max_tokens, tag)
@@ -209,13 +209,15 @@ def test_server_without_structured_output_gets_the_schema_in_the_system_message(
         assert client.review(request_).score == 61
     assert format_types(fake) == ["json_schema", "json_object", None, None]
     for sent in fake.requests[:2]:
-        assert SCHEMA_TEXT not in sent["messages"][0]["content"]
+        assert with_schema(answer_schema()) not in sent["messages"][0]["content"]
     for sent in fake.requests[2:]:
         assert "response_format" not in sent
         system = sent["messages"][0]
         assert system["role"] == "system"
-        assert system["content"].startswith(request_.messages[0][1])
-        assert SCHEMA_TEXT in system["content"]
+        # Right after the instructions, before the rules: requests keep their common prefix.
+        instructions, rules = request_.messages[0][1].split("\n\nTeam rules", 1)
+        assert system["content"] == (instructions + with_schema(answer_schema())
+                                     + "\n\nTeam rules" + rules)
         assert sent["messages"][1:] == request_.as_openai()[1:]
     assert client.mode == "plain"
 
@@ -273,9 +275,11 @@ def test_slow_server_names_timeout(llm: FakeOpenAI, request_: Request) -> None:
     assert "0.1s" in message
 
 
-def test_silently_truncated_prompt_names_ollama_context_length(
-        llm: FakeOpenAI, request_: Request) -> None:
-    assert request_.chars // 4 > 1000  # big enough to be checked
+def test_silently_truncated_prompt_names_ollama_context_length(llm: FakeOpenAI) -> None:
+    rows = "".join(f"+value_{i:04d} = compute('{i:04d}', retries=3)\n" for i in range(200))
+    request_ = review_request(f"@@ -0,0 +1,200 @@\n{rows}")
+    system = len(request_.messages[0][1])
+    assert (request_.chars - system) // 4 > 1000  # the part no earlier run sent is checked
     llm.queue(Reply(content=answer(), prompt_tokens=200))
     message = review_error(client_for(llm.url), request_)
     assert "OLLAMA_CONTEXT_LENGTH" in message

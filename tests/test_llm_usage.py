@@ -26,7 +26,9 @@ def added_lines(count: int, start: int = 1) -> str:
 
 @pytest.fixture
 def request_() -> Request:
-    return review_request()
+    # A diff of over 1,000 tokens: what a run may not have sent before (the system message is
+    # the same in every run, so a server may hold it from an earlier one) is big enough to check.
+    return review_request(added_lines(200))
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -198,7 +200,10 @@ def test_cli_repair_on_a_server_counting_only_uncached_tokens_completes(
     with FakeOpenAI(cache="uncached-only", models=()) as fake:
         fake.queue(BAD_JSON, answer(score=74))
         out = tmp_path / "review.json"
-        result = review_cli(fake, make_repo(tmp_path), out)
+        repo = make_repo(tmp_path)
+        (repo / "calc.py").write_text("".join(f"value_{i:04d} = compute('{i:04d}', retries=3)\n"
+                                              for i in range(150)), encoding="utf-8")
+        result = review_cli(fake, repo, out)
     first = sum(len(m["content"]) for m in fake.requests[0]["messages"])
     assert first // 4 >= MIN_CHECKED_TOKENS  # the request was big enough to be checked
     assert result.code == 0, result.stderr

@@ -42,7 +42,7 @@ def test_a_400_file_review_with_many_long_findings_posts_notes_gitlab_accepts(
         CI_MERGE_REQUEST_PROJECT_ID=str(mr["project_id"]), CI_MERGE_REQUEST_IID="7",
         CI_JOB_URL=f"{gitlab.url}/group/app/-/jobs/42", REVIEWER_GITLAB_TOKEN=TOKEN,
         REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="test-model", REVIEWER_API_KEY=API_KEY,
-        REVIEWER_OUTPUT="review.json", REVIEWER_MAX_INPUT_TOKENS="5000")
+        REVIEWER_OUTPUT="review.json", REVIEWER_MAX_INPUT_TOKENS="2000")
 
     for _ in range(2):  # a re-run edits the same summary, and must fit as well
         result = run_cli("review", env=env, cwd=tmp_path, timeout=300)

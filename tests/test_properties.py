@@ -128,7 +128,8 @@ def test_the_prompts_data_block_always_ends_with_our_one_closing_marker(
     requests, _ = build([file], NO_RULES, Context(title, description), 100_000, tag)
     for request in requests:
         user = request.messages[1][1]
-        assert user.lower().count(tag) == 2
+        assert user.startswith(f"The data marker is {tag}.\n")
+        assert user.lower().count(tag) == 3  # named once, then our two markers, no other
         assert user.endswith(f"</{tag}>\n\nAnswer with the JSON object only.")
         assert "<|im_start|>" not in user
 
