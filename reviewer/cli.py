@@ -144,8 +144,11 @@ def review(
                                      LOCAL, "--head")] = None,
     repo: Annotated[Path | None, _opt("Repository to review (default: .)", "REVIEWER_REPO",
                                       LOCAL, "--repo")] = None,
-    verbose: Annotated[bool | None, _opt("Show tracebacks and progress.", "REVIEWER_VERBOSE",
+    verbose: Annotated[bool | None, _opt("Show tracebacks and each step's log.", "REVIEWER_VERBOSE",
                                          OUTPUT, "--verbose", "-v")] = None,
+    quiet: Annotated[bool | None, _opt("No progress on stderr (a bar on a terminal, a line per "
+                                       "model request in CI); warnings and errors still show.",
+                                       "REVIEWER_QUIET", OUTPUT, "--quiet", "-q")] = None,
 ) -> None:
     """Review a merge request (or with --local, a local git range) and post the review."""
     flags = {k: v for k, v in locals().items()}
@@ -167,7 +170,7 @@ def _review(settings: Settings) -> None:
     from reviewer.review import run  # the heavy imports wait until a review really runs
 
     # Warnings (an answer kept despite an odd figure, a request that failed) always show;
-    # progress only with --verbose.
+    # each step's log only with --verbose (the requests' progress is progress.py's).
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
                         format="reviewer: %(message)s", stream=sys.stderr, force=True)
     # Libraries' own debug lines may carry URLs with credentials; keep only ours, redacted.

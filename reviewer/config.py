@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     head: str | None = Field(None, validation_alias=_env("REVIEWER_HEAD"))
     repo: Path = Field(Path(), validation_alias=_env("REVIEWER_REPO"))
     verbose: bool = Field(False, validation_alias=_env("REVIEWER_VERBOSE"))
+    quiet: bool = Field(False, validation_alias=_env("REVIEWER_QUIET"))
 
     # GitLab's predefined variables: read, never set by flags.
     ci_pipeline_source: str | None = Field(None, validation_alias="CI_PIPELINE_SOURCE")
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     ci_server_host: str | None = Field(None, validation_alias="CI_SERVER_HOST")
     ci_job_url: str | None = Field(None, validation_alias="CI_JOB_URL")
     ci_project_dir: Path | None = Field(None, validation_alias="CI_PROJECT_DIR")
+    # Read as text: other CI systems set CI to values of their own (CI=woodpecker).
+    ci: str | None = Field(None, validation_alias="CI")
+    gitlab_ci: str | None = Field(None, validation_alias="GITLAB_CI")
 
     @field_validator("exclude", mode="before")
     @classmethod
@@ -153,6 +157,17 @@ class Settings(BaseSettings):
             return f"[{self.output.as_posix()}]({self.ci_job_url}/artifacts/file/" \
                    f"{self.output.as_posix()})"
         return f"`{self.output.as_posix()}`"
+
+    @property
+    def in_gitlab_ci(self) -> bool:
+        """A GitLab CI job (GITLAB_CI=true): its log takes collapsible sections."""
+        return (self.gitlab_ci or "").strip().lower() == "true"
+
+    @property
+    def in_ci(self) -> bool:
+        """A CI job of any kind (CI set to anything but false or 0, or GitLab's): its output
+        is a log that people read later."""
+        return self.in_gitlab_ci or (self.ci or "").strip().lower() not in ("", "false", "0")
 
     def origin(self, field: str) -> str:
         """Where a field's value came from, for messages: its flag or the variable that set it

@@ -41,7 +41,8 @@ def review(gitlab: FakeGitLab, llm: FakeOpenAI, mr: dict[str, Any], out: Path,
         REVIEWER_GITLAB_TOKEN=TOKEN, REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="test-model",
         REVIEWER_API_KEY=API_KEY, REVIEWER_OUTPUT=str(out),
         # GitLab cut db/big.sql, and this run fetches no file in full.
-        REVIEWER_MAX_FILE_BYTES="0")
+        REVIEWER_MAX_FILE_BYTES="0",
+        REVIEWER_QUIET="true")  # the requests' log lines are tests/test_progress.py's
     result = run_cli("review", *flags, env=env)
     notes = [d["notes"][0]["body"] for d in gitlab.discussions(mr["project_id"], 7)]
     summary = next((n for n in notes if n.startswith(MARKER)), "")
