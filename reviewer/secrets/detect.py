@@ -20,7 +20,7 @@ from typing import cast
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.filters import heuristic
-from detect_secrets.plugins.base import BasePlugin
+from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
 from detect_secrets.plugins.keyword import DENYLIST, KeywordDetector
 
@@ -103,7 +103,8 @@ def _plugins() -> tuple[tuple[str, BasePlugin], ...]:
 
 PLUGINS = _plugins()
 KEYWORD = KeywordDetector()
-KEYWORD_WORDS = re.compile("|".join(DENYLIST), re.IGNORECASE)  # halves the time of a scan
+# Searched in the lower-cased line: ten times faster than re.IGNORECASE over the alternatives.
+KEYWORD_WORDS = re.compile("|".join(DENYLIST))
 ENTROPY_PLUGIN = Base64HighEntropyString(limit=4.5)  # detect-secrets' default limit
 
 
@@ -115,8 +116,21 @@ def scan(line: str, path: str = "") -> list[Hit]:
     return hits
 
 
+def _patterns(plugin: BasePlugin) -> tuple[re.Pattern[str], ...] | None:
+    """A regex plugin's own patterns (its analyze_string yields only what they match, a subset
+    for the JWT plugin); None for a plugin that finds values some other way."""
+    return tuple(plugin.denylist) if isinstance(plugin, RegexBasedDetector) else None
+
+
+# Searching a plugin's patterns first costs half of running the plugin, which builds
+# generators and lists for every line: a scan of ordinary code takes half the time.
+GUARDED = tuple((kind, plugin, _patterns(plugin)) for kind, plugin in PLUGINS)
+
+
 def _providers(line: str) -> Iterator[Hit]:
-    for kind, plugin in PLUGINS:
+    for kind, plugin, patterns in GUARDED:
+        if patterns is not None and not any(p.search(line) for p in patterns):
+            continue
         for value in set(plugin.analyze_string(line)):
             yield from _located(line, value, _kind(kind, value, line), PROVIDER, grow=True)
     for kind, pattern in EXTRA.items():
@@ -164,7 +178,7 @@ def _located(line: str, value: str, kind: str, rank: int, grow: bool = False) ->
 
 def _keywords(line: str, path: str) -> Iterator[Hit]:
     # A .env file is config: its values go unquoted, as in an .ini file; so does free text.
-    if not KEYWORD_WORDS.search(line):
+    if not KEYWORD_WORDS.search(line.lower()):
         return
     name = "x.ini" if not path or DOTENV.search(path) else path
     for secret in KEYWORD.analyze_line(filename=name, line=line):
