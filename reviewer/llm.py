@@ -73,6 +73,7 @@ class ModelClient:
     _served: list[str] | None = field(default=None, repr=False)  # GET /v1/models
     _listed: bool = field(default=False, repr=False)  # asked once, answered or not
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _this: threading.local = field(default_factory=threading.local, repr=False)  # per request
 
     def __post_init__(self) -> None:
         self.policy = Policy(self.retries, self.clock, base=self.backoff)
@@ -89,12 +90,15 @@ class ModelClient:
                                          timeout=self.timeout, max_retries=0)
         return self._client
 
-    def review(self, request: Request) -> ModelAnswer:
+    def review(self, request: Request, spent: Usage | None = None) -> ModelAnswer:
         """Ask for one review; validate it, with one repair retry on an invalid answer.
 
+        spent, when given, gets this request's own tokens added, its follow-ups (a repair, a
+        shorter answer) included, and also when it fails: self.usage sums every request.
         Raises ModelError when the server fails for good or answers nothing usable, and
         DeadlineExceeded when the deadline stops it (before a request, or cutting one short).
         """
+        self._this.spent = spent  # requests run in parallel threads: each counts its own
         messages = request.as_openai()
         try:
             content = self._complete(messages)
@@ -243,6 +247,11 @@ class ModelClient:
             if usage is not None:
                 self.usage.prompt_tokens += usage.prompt_tokens or 0
                 self.usage.completion_tokens += usage.completion_tokens or 0
+        spent: Usage | None = getattr(self._this, "spent", None)
+        if spent is not None:  # this thread's request alone: no lock needed
+            spent.requests += 1
+            spent.prompt_tokens += (usage.prompt_tokens or 0) if usage else 0
+            spent.completion_tokens += (usage.completion_tokens or 0) if usage else 0
         if usage is None:
             return
         details = getattr(usage, "prompt_tokens_details", None)

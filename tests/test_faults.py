@@ -53,7 +53,8 @@ def review(gitlab: FakeGitLab, llm: FakeOpenAI, mr: dict[str, Any], tmp_path: Pa
         "CI_MERGE_REQUEST_PROJECT_ID": str(mr["project_id"]), "CI_MERGE_REQUEST_IID": "7",
         "REVIEWER_GITLAB_TOKEN": TOKEN, "REVIEWER_BASE_URL": llm.url,
         "REVIEWER_MODEL": "test-model", "REVIEWER_API_KEY": API_KEY,
-        "REVIEWER_OUTPUT": str(tmp_path / "review.json")} | variables)
+        "REVIEWER_OUTPUT": str(tmp_path / "review.json"),
+        "REVIEWER_QUIET": "true"} | variables)  # the requests' log lines: tests/test_progress.py
     started = time.monotonic()
     result = run_cli("review", *flags, env=env)
     return result, Span(started, time.monotonic())
