@@ -29,16 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `tests.*` imports, when run as bench/bench_scale.py
     sys.path.insert(0, str(ROOT))
 
-from tests import gitlab_standin, openai_standin  # noqa: E402
+from tests import openai_standin  # noqa: E402
 from tests.gitlab_standin import FakeGitLab  # noqa: E402
 from tests.openai_standin import FakeOpenAI, Reply, Served  # noqa: E402
-
-# http.server writes a response's headers and its body in two sends; with Nagle's algorithm on,
-# the body waits for the client's delayed ACK of the headers: ~40 ms per request on Linux, which
-# GitLab (puma, nginx) and vLLM (uvicorn) do not cost, as they set TCP_NODELAY. So do the
-# stand-ins here, or that stall would pass for the reviewer's overhead.
-gitlab_standin._Handler.disable_nagle_algorithm = True
-openai_standin._Handler.disable_nagle_algorithm = True
 
 TOKEN, API_KEY, MODEL = "glpat-BenchToken0001", "sk-BenchModelKey0001", "test-model"
 DELAY = 0.5  # seconds the model takes for every answer
@@ -92,16 +85,6 @@ def file_diff(index: int) -> dict[str, Any]:
                      + "\n".join(rows) + "\n")
         shift += ADDED - REMOVED
     return {"old_path": path, "new_path": path, "diff": "".join(hunks)}
-
-
-class Model(FakeOpenAI):
-    """The model stand-in without its prefix-cache bookkeeping: that compares each prompt with
-    every earlier one under a lock (quadratic in requests, and it serialises the server's
-    threads), which would put the stand-in's cost into the reviewer's wall time. With cache
-    "off" the usage it reports is the same."""
-
-    def _count(self, body: dict[str, Any]) -> openai_standin._Count:
-        return openai_standin._Count(openai_standin._message_chars(body) // 4)
 
 
 def message_texts(body: dict[str, Any]) -> list[str]:
@@ -265,7 +248,7 @@ def speedups(runs: list[Run], budget: str) -> list[str]:
 def collect(sizes: tuple[int, ...], small_budget: int) -> list[Run]:
     """Every run: the detected 32k context, then the small budget; concurrency 1, 4, 8."""
     runs = []
-    model = Model(served=Served(kind="vllm", context=32768))
+    model = FakeOpenAI(served=Served(kind="vllm", context=32768))
     model.responder = lambda body: Reply(content=ANSWER, delay=DELAY)
     with tempfile.TemporaryDirectory() as tmp, FakeGitLab() as gitlab, model:
         bench = Bench(gitlab, model, Path(tmp))

@@ -824,6 +824,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as requests.Session expects from GitLab
     timeout = 30  # drop idle keep-alive connections instead of holding a thread forever
+    # TCP_NODELAY, as GitLab (puma, nginx) and model servers (uvicorn, llama-server) set it:
+    # http.server sends headers and body apart, and Nagle's algorithm would hold the body for
+    # the client's delayed ACK, ~40 ms a request that no real server costs.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve()

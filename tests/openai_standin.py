@@ -349,13 +349,15 @@ class FakeOpenAI:
 
     def _count(self, body: JSON) -> _Count:
         """The prompt as this server counts it; the prompt then joins its prefix cache."""
+        tokens = _message_chars(body) // 4
+        if self.context_window is not None:
+            tokens = min(tokens, self.context_window)
+        if self.cache == "off":  # no prefix bookkeeping: it compares with every earlier prompt
+            return _Count(tokens)
         text = _prompt_text(body)
         with self._lock:
             shared = _shared(text, self._prompts)
             self._prompts.append(text)
-        tokens = _message_chars(body) // 4
-        if self.context_window is not None:
-            tokens = min(tokens, self.context_window)
         cached = min(tokens, shared // 4)
         if self.cache == "reported":
             return _Count(tokens, cached)
@@ -406,6 +408,10 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keep-alive, as real servers do; the SDK pools connections.
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as GitLab (puma, nginx) and model servers (uvicorn, llama-server) set it:
+    # http.server sends headers and body apart, and Nagle's algorithm would hold the body for
+    # the client's delayed ACK, ~40 ms a request that no real server costs.
+    disable_nagle_algorithm = True
 
     @property
     def fake(self) -> FakeOpenAI:
