@@ -14,6 +14,7 @@ from reviewer import (
     artifact,
     check,
     diff,
+    progress,
     prompt,
     publish,
     secrets,
@@ -30,7 +31,7 @@ from reviewer.gitlab_http import Origins
 from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
 from reviewer.localgit import read_change
-from reviewer.model import Finding, ModelAnswer, Review
+from reviewer.model import Finding, ModelAnswer, Review, Usage
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ def run(settings: Settings) -> Outcome:
         settings.max_input_tokens, settings.max_output_tokens, False)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, context, max_input, tag)
-    unsent = {s.path for s in too_big}
     if any(r.condensed for r in requests):
         _say_condensed(rules, context, tag, max_input, sized)
+    unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
     log.info("%d file(s) to review (%d too large for a request), %d skipped by policy, %d "
@@ -74,7 +75,9 @@ def run(settings: Settings) -> Outcome:
                         max_output, settings.timeout, settings.model_host,
                         retries=settings.retries, clock=Clock(settings.deadline))
     asked = time.monotonic()
-    answered, failed = _ask(model, requests, settings.concurrency)
+    shown = progress.choose(quiet=settings.quiet, in_ci=settings.in_ci,
+                            gitlab_ci=settings.in_gitlab_ci)
+    answered, failed = _ask(model, requests, settings.concurrency, shown)
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
@@ -163,15 +166,21 @@ def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],
                            secrets.redact_text(context.description)))
 
 
-def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: int
+def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: int,
+         shown: progress.Shown
          ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
     """Every request's answer, at most concurrency in flight, kept in the requests' order (a
-    run reads the same whatever answers first). A request that fails for good leaves its
-    files not reviewed (with a warning), and so does every request the deadline left
-    unanswered. When nothing was answered, the first error is raised alone (a review of
-    nothing is not posted, and the job's one error line says why)."""
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model") as pool:
-        outcomes = list(pool.map(lambda r: _one(model, r), requests))
+    run reads the same whatever answers first), each shown as it ends. A request that fails
+    for good leaves its files not reviewed (with a warning), and so does every request the
+    deadline left unanswered. When nothing was answered, the first error is raised alone (a
+    review of nothing is not posted, and the job's one error line says why)."""
+    shown.start(len(requests))
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model") as pool:
+            outcomes = list(pool.map(lambda n: _one(model, requests, n, shown),
+                                     range(len(requests))))
+    finally:
+        shown.close()  # before the warnings below, which must not sit inside a log section
     answered = [(r, o) for r, o in zip(requests, outcomes, strict=True)
                 if isinstance(o, ModelAnswer)]
     failures = [(r, o) for r, o in zip(requests, outcomes, strict=True)
@@ -180,25 +189,36 @@ def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: in
         raise failures[0][1]
     failed: list[diff.Skipped] = []
     for request, error in failures:
-        late = isinstance(error, DeadlineExceeded)
-        if not late:
+        if not isinstance(error, DeadlineExceeded):
             log.warning("a model request failed (%s); its files are listed as not reviewed",
                         error)
-        reason = ("not answered before --deadline" if late
-                  else f"the model failed: {one_line(str(error), 160)}")
-        failed += [diff.Skipped(p, reason, limit=True) for p in request.files]
+        failed += [diff.Skipped(p, _reason(error), limit=True) for p in request.files]
     if any(isinstance(e, DeadlineExceeded) for _, e in failures):
         log.warning("--deadline reached: what was answered is posted, the rest is listed as "
                     "not reviewed")
     return answered, failed
 
 
-def _one(model: ModelClient, request: prompt.Request
-         ) -> ModelAnswer | ModelError | DeadlineExceeded:
+def _one(model: ModelClient, requests: Sequence[prompt.Request], index: int,
+         shown: progress.Shown) -> ModelAnswer | ModelError | DeadlineExceeded:
+    """One request's answer or why it has none, shown with its own tokens and seconds."""
+    request, spent, started = requests[index], Usage(), time.monotonic()
+    outcome: ModelAnswer | ModelError | DeadlineExceeded
     try:
-        return model.review(request)
+        outcome = model.review(request, spent)
     except (ModelError, DeadlineExceeded) as exc:
-        return exc
+        outcome = exc
+    failure = None if isinstance(outcome, ModelAnswer) else _reason(outcome)
+    shown.advance(progress.Step(index + 1, request.files, time.monotonic() - started, spent,
+                                failure))
+    return outcome
+
+
+def _reason(error: ModelError | DeadlineExceeded) -> str:
+    """Why a request's files are not reviewed."""
+    if isinstance(error, DeadlineExceeded):
+        return "not answered before --deadline"
+    return f"the model failed: {one_line(str(error), 160)}"
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
