@@ -10,13 +10,16 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reviewer import inline
 from reviewer.diff import FileDiff
 from reviewer.errors import PositionRejected, ReviewerError, UsageError
-from reviewer.gitlab import GitLab, MergeRequest, Note
 from reviewer.model import PlacedFinding, Review
 from reviewer.render import FINDING_ID, MARKER, InlineReport, finding_note, summary_note
+
+if TYPE_CHECKING:  # in annotations only: writing review.json needs no GitLab client
+    from reviewer.gitlab import GitLab, MergeRequest, Note
 
 log = logging.getLogger(__name__)
 

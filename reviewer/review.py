@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
+from typing import TYPE_CHECKING
 
 from reviewer import (
     artifact,
@@ -26,12 +29,13 @@ from reviewer.artifact import Read, Source
 from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, DeadlineExceeded, GitLabError, ModelError, UsageError
-from reviewer.gitlab import GitLab, Target, origins, resolve_target
-from reviewer.gitlab_http import Origins
-from reviewer.llm import ModelClient
 from reviewer.llm_errors import one_line
-from reviewer.localgit import read_change
 from reviewer.model import Finding, ModelAnswer, Review, Usage
+
+if TYPE_CHECKING:
+    from reviewer.gitlab import GitLab, Target
+    from reviewer.gitlab_http import Origins
+    from reviewer.llm import ModelClient
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ def run(settings: Settings) -> Outcome:
     posted), and the other ReviewerErrors of its stages.
     """
     started = time.monotonic()
+    warm = _warm_up()
     _check_outputs(settings)
     client, source = _source(settings)
     rules, notes = _rules(settings, client, source)
@@ -71,6 +76,9 @@ def run(settings: Settings) -> Outcome:
              "rule(s) from %s, %d request(s) to %s on %s", len(files), len(too_big),
              sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
+    warm.join()
+    from reviewer.llm import ModelClient
+
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         max_output, settings.timeout, settings.model_host,
                         retries=settings.retries, clock=Clock(settings.deadline))
@@ -89,6 +97,16 @@ def run(settings: Settings) -> Outcome:
     gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
                       settings.fail_on)
     return Outcome(review, posted, gate, incomplete=not review.coverage.complete)
+
+
+def _warm_up() -> threading.Thread:
+    """Import the model client (the openai SDK: a third of a second) in the background, while
+    the run reads GitLab or git; the caller joins before asking the model. Python's import
+    lock makes a second import of the same module wait for the first, never run twice."""
+    thread = threading.Thread(target=importlib.import_module, args=("reviewer.llm",),
+                              name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_outputs(settings: Settings) -> None:
@@ -224,6 +242,8 @@ def _reason(error: ModelError | DeadlineExceeded) -> str:
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
     if settings.local:
         return None, _local(settings)
+    from reviewer.gitlab import resolve_target  # python-gitlab: only for a merge request
+
     target = resolve_target(settings)
     client = _gitlab(settings, target)
     return client, _merge_request(client, target)
@@ -235,11 +255,15 @@ def _gitlab(settings: Settings, target: Target) -> GitLab:
         job = " (CI_JOB_TOKEN cannot read diffs or post notes)" if settings.ci_job_token else ""
         raise ConfigError(f"no GitLab token{job}: set REVIEWER_GITLAB_TOKEN to a project access "
                           "token with the api scope, or pass --token")
+    from reviewer.gitlab import origins
+
     return _client(settings, target.url, Clock(settings.deadline), origins(settings, target))
 
 
 def _client(settings: Settings, url: str, clock: Clock, named: Origins) -> GitLab:
     # GitLab answers in seconds: its requests keep the adapter's own timeout, not the model's.
+    from reviewer.gitlab import GitLab
+
     return GitLab(url, reveal(settings.token), max_file_bytes=settings.max_file_bytes,
                   retries=settings.retries, clock=clock, origins=named)
 
@@ -274,5 +298,7 @@ def _merge_request(client: GitLab, target: Target) -> Source:
 
 
 def _local(settings: Settings) -> Source:
+    from reviewer.localgit import read_change  # GitPython: only for a local review
+
     local = read_change(settings.repo, settings.base, settings.head)
     return Source(local.changes, prompt.Context(local.title, ""), local=local)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-
-import gitlab
+from typing import TYPE_CHECKING
 
 from reviewer import spec
 from reviewer.errors import SpecError
+
+if TYPE_CHECKING:  # python-gitlab only where GitLab is read: a local review never imports it
+    import gitlab
 
 
 def project_folder(source: str | None, subdir: str | None, project_dir: Path | None
@@ -41,6 +43,8 @@ def read(gl: gitlab.Gitlab, project_id: int, folder: str, ref: str) -> dict[str,
     Raises SpecError when the folder is not on that ref (an MR cannot bring its own rules)
     or the spec is over spec.MAX_RULE_FILES / MAX_RULE_FILE_BYTES.
     """
+    import gitlab
+
     project = gl.projects.get(project_id, lazy=True)
     try:
         tree = project.repository_tree(path=folder, ref=ref, recursive=True, get_all=True)

@@ -261,7 +261,9 @@ def test_model_silent_fails_within_one_timeout_and_is_not_asked_again(
     assert one_error_line(result) == (f"reviewer: error: model server at {host(llm)} did not "
                                       "answer within 1s: raise --timeout\n")
     [asked] = llm.arrivals  # the server may still be working on it: not sent again
-    assert 1.0 <= span.ended - asked < 1.0 + EXIT
+    # The client's clock starts before the request arrives (connecting, sending): a little
+    # under the timeout may pass between its arrival and the end of a process that exits fast.
+    assert 1.0 - 0.1 <= span.ended - asked < 1.0 + EXIT
     nothing_posted(gitlab)
 
 
