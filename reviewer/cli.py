@@ -170,6 +170,8 @@ def _review(settings: Settings) -> None:
     """Run a review and report it; the gate decides the exit code."""
     from reviewer.review import run  # the heavy imports wait until a review really runs
 
+    gc.freeze()  # the modules' objects live until exit: collections need not walk them again
+
     # Warnings (an answer kept despite an odd figure, a request that failed) always show;
     # each step's log only with --verbose (the requests' progress is progress.py's).
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
