@@ -19,6 +19,7 @@ from reviewer.llm_errors import Endpoint, describe, one_line, refuses_format, tr
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, schema_into
 from reviewer.retry import BASE, Policy, within
+from reviewer.seen import check_seen, common_prefix, prompt_text
 
 __all__ = ["ModelClient", "parse_answer"]
 
@@ -32,11 +33,6 @@ MODES = ("json_schema", "json_object", "plain")
 # Where servers put the answer besides `content`: vLLM's reasoning parsers (`reasoning_content`,
 # renamed `reasoning` in later versions), llama.cpp's llama-server, Ollama and some proxies.
 REASONING_FIELDS = ("reasoning_content", "reasoning")
-# A server that saw far fewer tokens than we sent truncated the prompt (Ollama does, silently).
-TRUNCATION_RATIO = 0.6
-MIN_CHECKED_TOKENS = 1000
-CHARS_PER_REAL_TOKEN = 4
-CONTEXT_SETTINGS = "Ollama: set OLLAMA_CONTEXT_LENGTH or num_ctx; llama.cpp: --ctx-size"
 LIST_TIMEOUT = 5.0  # seconds for GET /v1/models after a 404: a hint, not worth a long wait
 
 
@@ -184,11 +180,11 @@ class ModelClient:
 
         Noted before the answer comes, so requests in flight together share their prefix.
         """
-        prompt = _prompt_text(sent)
+        prompt = prompt_text(sent)
         with self._lock:  # other requests note theirs at the same time
             recent = list(self._sent)
             self._sent.append(prompt)
-        shared = max((_common_prefix(prompt, old) for old in recent), default=0)
+        shared = max((common_prefix(prompt, old) for old in recent), default=0)
         return prompt, shared
 
     def _error(self, exc: Exception) -> ModelError:
@@ -264,55 +260,9 @@ class ModelClient:
         check_seen(usage.prompt_tokens or 0, cached, len(prompt), shared, stable)
 
 
-def _prompt_text(messages: list[dict[str, Any]]) -> str:
-    # The order a chat template lays the messages out in, which is what a prefix cache matches.
-    return "".join(f"{m['role']}\n{m['content']}\n" for m in messages)
-
-
-def _common_prefix(a: str, b: str) -> int:
-    # By halving: slices compare in C, so a long prompt costs a few comparisons, not a loop.
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a[:mid] == b[:mid]:
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
 def _answer_fields(message: Any) -> list[tuple[str, str | None]]:
     # The SDK keeps fields it does not know in model_extra.
     extra = getattr(message, "model_extra", None) or {}
     fields = [(name, extra.get(name)) for name in REASONING_FIELDS]
     return [("content", message.content),
             *((name, text) for name, text in fields if isinstance(text, str))]
-
-
-def check_seen(reported: int, cached: int, chars: int, shared: int, stable: int = 0) -> None:
-    """Raise or warn when the server counted far fewer prompt tokens than it was sent.
-
-    reported is usage.prompt_tokens, cached usage.prompt_tokens_details.cached_tokens (0 when
-    absent), chars the prompt's length, shared the characters of it this client sent before and
-    stable those of its leading system message, which an earlier run may have sent.
-    The figures are evidence, not proof: OpenAI, vLLM, llama.cpp and Ollama count cached tokens
-    inside prompt_tokens, but some Ollama versions counted only the uncached ones and reported
-    no cached figure (ollama/ollama#16414), and older ones 0 for a prompt served from the cache
-    (ollama/ollama#5370). So only a first request (no prefix this client sent before, none
-    reported cached) that the server counted far short raises ModelError: that is Ollama
-    dropping the start of a prompt longer than its context. Anything else only warns.
-    """
-    must = (chars - max(shared, stable)) // CHARS_PER_REAL_TOKEN
-    # A server that reports more cached than prompt tokens must be counting them apart.
-    seen = reported + cached if cached > reported else reported
-    if must < MIN_CHECKED_TOKENS or seen == 0 or seen >= must * TRUNCATION_RATIO:
-        return
-    # A prefix shared with another run's request could be cached too: the system message is
-    # the same in every run with the same spec, and shared counts it (ModelClient._remember).
-    if shared == 0 and cached == 0:
-        raise ModelError(
-            f"the model server saw only {seen} of about {must} prompt tokens: its context "
-            f"window cut the diff ({CONTEXT_SETTINGS}), or lower --max-input-tokens")
-    log.warning("the model server counted only %d of about %d new prompt tokens; its answer is "
-                "kept, but if its context window cut the prompt, raise it (%s)", seen, must,
-                CONTEXT_SETTINGS)

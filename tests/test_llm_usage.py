@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reviewer.errors import ModelError
-from reviewer.llm import MIN_CHECKED_TOKENS, check_seen
 from reviewer.prompt import Request
+from reviewer.seen import MIN_CHECKED_TOKENS, check_seen
 from tests.conftest import answer
 from tests.openai_standin import FakeOpenAI, Reply
 from tests.test_llm import BAD_JSON, client_for, make_repo, review_cli, review_request
