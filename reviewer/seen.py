@@ -12,7 +12,7 @@ from typing import Any
 
 from reviewer.errors import ModelError
 
-log = logging.getLogger("reviewer.llm")
+log = logging.getLogger(__name__)
 
 # A server that saw far fewer tokens than we sent truncated the prompt (Ollama does, silently).
 TRUNCATION_RATIO = 0.6
