@@ -34,6 +34,7 @@ class Unit:
     path: str
     text: str
     changed: int  # added and removed lines shown (a line in two overlapping pieces counts twice)
+    part: int = 1  # which part of its file: 1 for a whole file or its first part
 
 
 def number_lines(hunk: Hunk) -> str:
@@ -70,7 +71,7 @@ def file_units(file: FileDiff, head: str, budget: int, escape: Escape) -> list[U
             return None
         parts += pieces
     n = len(parts)
-    return [Unit(file.path, f"{title}{LABEL.format(i=i, n=n)}\n{text}\n", changed)
+    return [Unit(file.path, f"{title}{LABEL.format(i=i, n=n)}\n{text}\n", changed, i)
             for i, (text, changed) in enumerate(parts, 1)]
 
 

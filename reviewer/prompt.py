@@ -54,10 +54,9 @@ PLAIN_SCHEMA = "\n\nThe answer must validate against this JSON schema:\n{schema}
 PART = " (part {n} of {m}: review only the files shown)"
 RULES_HEAD = "Team rules (cite the id in \"rule\" when a finding applies one):"
 NO_RULES = "No team rules apply; use general good practice."
-# The full rules go in every request while the fixed part (instructions, rules, the schema a
-# server without structured output needs, the frame) takes at most this share of a request;
-# past it the diff would be cut into many small requests, each repeating them.
-FULL_RULES_SHARE = 1 / 3
+# The full rules go in every request while they take at most this share of it; past it the
+# diff would be cut into many small requests, each repeating them.
+FULL_RULES_SHARE = 1 / 5
 SENTENCE = re.compile(r"(?<=[.!?])\s")
 MAX_SENTENCE = 240
 
@@ -78,6 +77,7 @@ class Request:
     changed: int = 0  # changed lines shown (a line in two overlapping pieces counts in both)
     fixed: int = 0  # characters that are not the files' diff: instructions, rules, frame
     condensed: bool = False  # the rules went in short form: the full ones did not fit
+    part: int = 1  # the earliest part of a file it carries: 1 when it starts some file
 
     def as_openai(self) -> list[dict[str, Any]]:
         return [{"role": role, "content": content} for role, content in self.messages]
@@ -176,18 +176,19 @@ def fixed_chars(spec: Spec, ctx: Context, tag: str, condensed: bool) -> int:
             + len(frame))
 
 
-def full_rules_tokens(spec: Spec, ctx: Context, tag: str) -> int:
-    """The smallest --max-input-tokens that carries the rules in full (rules_form)."""
-    return math.ceil(fixed_chars(spec, ctx, tag, False) / FULL_RULES_SHARE / CHARS_PER_TOKEN)
+def full_rules_tokens(spec: Spec) -> int:
+    """The smallest --max-input-tokens at which the rules go in full (rules_form)."""
+    return math.ceil(len(rules_text(spec.rules)) / FULL_RULES_SHARE / CHARS_PER_TOKEN)
 
 
 def rules_form(spec: Spec, ctx: Context, tag: str, max_tokens: int) -> bool:
     """True when the rules must go condensed: in full they would take more than
-    FULL_RULES_SHARE of a request. Raises UsageError when even condensed rules leave no room
-    for a line of diff, naming the budget needed."""
-    if max_tokens >= full_rules_tokens(spec, ctx, tag):
-        return False
+    FULL_RULES_SHARE of a request, or leave no room for a line of diff. Raises UsageError when
+    even condensed rules leave no room for a line of diff, naming the budget needed."""
     budget = max_tokens * CHARS_PER_TOKEN
+    if max_tokens >= full_rules_tokens(spec) \
+            and budget - fixed_chars(spec, ctx, tag, False) >= MIN_DIFF_CHARS:
+        return False
     fixed = fixed_chars(spec, ctx, tag, True)
     if budget - fixed < MIN_DIFF_CHARS:
         needed = -(-(fixed + MIN_DIFF_CHARS) // CHARS_PER_TOKEN)
@@ -231,7 +232,8 @@ def _request(group: Sequence[Unit], spec: Spec, ctx: Context, tag: str, part: st
     chars = len(instructions) + len(user)
     diff_chars = len("\n".join(u.text for u in group))
     return Request((("system", instructions), ("user", user)), paths, chars,
-                   sum(u.changed for u in group), chars - diff_chars, condensed)
+                   sum(u.changed for u in group), chars - diff_chars, condensed,
+                   min(u.part for u in group))
 
 
 def repair_message(error: str) -> str:

@@ -68,7 +68,7 @@ def run(settings: Settings) -> Outcome:
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(files, rules, context, max_input, tag)
     if any(r.condensed for r in requests):
-        _say_condensed(rules, context, tag, max_input, sized)
+        _say_condensed(rules, max_input, sized)
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
     by_path = {f.path: f for f in files if f.path not in unsent}
@@ -155,12 +155,11 @@ def _budget(settings: Settings) -> tuple[int, int, bool]:
     return max_input, max_output, window is not None or flag is not None
 
 
-def _say_condensed(rules: spec.Spec, context: prompt.Context, tag: str, max_input: int,
-                   sized: bool) -> None:
+def _say_condensed(rules: spec.Spec, max_input: int, sized: bool) -> None:
     """Once: the rules went condensed, and the budget that would carry them in full. A warning
     when the size is the server's or the user's; with the default budget (a server that does
     not say its context) only with --verbose, or every run against such a server would warn."""
-    full = prompt.full_rules_tokens(rules, context, tag)
+    full = prompt.full_rules_tokens(rules)
     log.log(logging.WARNING if sized else logging.INFO,
             "the full review rules do not fit beside the diff in %d-token requests: they are "
             "sent condensed (id, severity, title, first sentence); a larger context gives "
@@ -193,10 +192,14 @@ def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: in
     deadline left unanswered. When nothing was answered, the first error is raised alone (a
     review of nothing is not posted, and the job's one error line says why)."""
     shown.start(len(requests))
+    # Every file's first part before any file's second: under --deadline a large file split
+    # in many pieces must not leave the small files after it unread.
+    order = sorted(range(len(requests)), key=lambda n: (requests[n].part, n))
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model") as pool:
-            outcomes = list(pool.map(lambda n: _one(model, requests, n, shown),
-                                     range(len(requests))))
+            done = dict(zip(order, pool.map(lambda n: _one(model, requests, n, shown), order),
+                            strict=True))
+        outcomes = [done[n] for n in range(len(requests))]
     finally:
         shown.close()  # before the warnings below, which must not sit inside a log section
     answered = [(r, o) for r, o in zip(requests, outcomes, strict=True)

@@ -95,3 +95,42 @@ def test_parallel_requests_refused_a_format_step_down_once(tmp_path: Path,
     formats = [json.dumps(r.get("response_format", {}).get("type")) for r in llm.requests]
     assert formats.count('"json_object"') == 8  # every file asked once in the mode that works
     assert '"plain"' not in formats and "null" not in formats
+
+
+def test_every_files_first_part_is_asked_before_any_files_second(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    # Under --deadline, a large file's many pieces must not starve the small files after it.
+    lines = "".join(f"+value_{i} = compute({i}, retries=3)\n" for i in range(240))
+    huge = {"old_path": "a/huge.py", "new_path": "a/huge.py", "new_file": True,
+            "diff": f"@@ -0,0 +1,240 @@\n{lines}"}
+    gitlab.add_user("reviewer-bot", TOKEN)
+    project = gitlab.add_project("group/app")
+    gitlab.add_merge_request(project["id"], iid=7, title="Huge and small",
+                             files=[huge, big_file("b/one.py"), big_file("c/two.py")])
+    asked: list[list[str]] = []
+
+    def respond(body: dict[str, Any]) -> str:
+        text = body["messages"][-1]["content"]
+        asked.append([line.split("File: ")[1] for line in text.splitlines()
+                      if line.startswith("File: ")])
+        return answer()
+
+    llm.responder = respond
+    out = tmp_path / "r.json"
+    env = clean_env(CI_SERVER_URL=gitlab.url, CI_MERGE_REQUEST_PROJECT_ID=str(project["id"]),
+                    CI_MERGE_REQUEST_IID="7", REVIEWER_GITLAB_TOKEN=TOKEN,
+                    REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="test-model",
+                    REVIEWER_API_KEY=API_KEY, REVIEWER_OUTPUT=str(out))
+    result = run_cli("review", "--dry-run", "--spec", str(spec_with_one_rule(tmp_path)),
+                     "--max-input-tokens", "2000", "--concurrency", "1", env=env)
+
+    assert result.code == 0, result.stderr
+    firsts = [n for n, files in enumerate(asked)
+              if any("[part 1 of" in f or "[part" not in f for f in files)]
+    assert len(asked) > len(firsts) >= 2  # the huge file went in several parts
+    assert firsts == list(range(len(firsts)))  # every first part before any later one
+    assert any(f.startswith("b/one.py") for f in asked[1] + asked[0])
+    written = Review.model_validate_json(out.read_text())
+    assert written.coverage.complete
+    # Merged in the requests' own order, whatever order they were asked in.
+    assert written.files_reviewed == ["a/huge.py", "b/one.py", "c/two.py"]
