@@ -20,7 +20,7 @@ import pytest
 from reviewer.model import Review
 from tests.conftest import TOKEN, answer, clean_env, finding
 from tests.gitlab_standin import FakeGitLab, git_commit
-from tests.openai_standin import FakeOpenAI
+from tests.openai_standin import FakeOpenAI, Reply
 from tests.test_review_gitlab import ci_env, summaries
 
 MB = 1024 * 1024
@@ -111,6 +111,9 @@ def test_a_5000_file_merge_request_is_reviewed_whole_within_the_budget(
 
 BUDGET_CHARS = 6000 * 3  # the default --max-input-tokens, at three characters a token
 DEADLINE = 20
+# A model's answer takes time: the ~1,000 requests of a 20 MB file then outlast the deadline
+# (answered at once, the stand-in let the whole file through in 13 s).
+ANSWER_DELAY = 0.1
 TWENTY_MB = 20 * MB // 50  # lines of 50 bytes
 ONE_MB_LINE = "@@ -0,0 +1 @@\n+" + "y" * MB + "\n"
 
@@ -150,7 +153,7 @@ def test_a_file_over_max_file_bytes_is_listed_as_not_reviewed_and_exits_4(
 def test_a_20_mb_diff_read_in_full_is_bounded_by_the_deadline_and_exits_4(
         gitlab: FakeGitLab, llm: FakeOpenAI, project: dict[str, Any], tmp_path: Path) -> None:
     mr = two_files(gitlab, project, big_file(TWENTY_MB))
-    llm.responder = lambda body: answer()
+    llm.responder = lambda body: Reply(content=answer(), delay=ANSWER_DELAY)
     out = tmp_path / "review.json"
     env = ci_env(gitlab, llm, mr, out, REVIEWER_MAX_FILE_BYTES=str(30 * MB),
                  REVIEWER_DEADLINE=str(DEADLINE))
@@ -204,7 +207,7 @@ def test_a_huge_local_change_is_reviewed_within_the_budget_or_listed_as_not_revi
         llm: FakeOpenAI, tmp_path: Path, name: str, content: bytes, limit: int | None,
         code: int) -> None:
     repo, base, head = local_change(tmp_path, content)
-    llm.responder = lambda body: answer()
+    llm.responder = lambda body: Reply(content=answer(), delay=ANSWER_DELAY)
     out = tmp_path / "review.json"
     env = clean_env(REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="m", REVIEWER_API_KEY="k",
                     REVIEWER_OUTPUT=str(out), REVIEWER_DEADLINE=str(DEADLINE),
