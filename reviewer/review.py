@@ -102,9 +102,11 @@ def run(settings: Settings) -> Outcome:
 def _warm_up() -> threading.Thread:
     """Import the model client (the openai SDK: a third of a second) in the background, while
     the run reads GitLab or git; the caller joins before asking the model. Python's import
-    lock makes a second import of the same module wait for the first, never run twice."""
+    lock makes a second import of the same module wait for the first, never run twice. Not a
+    daemon: a run that fails early waits for the import to end rather than finalize the
+    interpreter under a thread still importing (which can crash at exit)."""
     thread = threading.Thread(target=importlib.import_module, args=("reviewer.llm",),
-                              name="warm-up", daemon=True)
+                              name="warm-up")
     thread.start()
     return thread
 
