@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Collection, Sequence
 
+from reviewer import identity
 from reviewer.diff import FileDiff
 from reviewer.model import Finding, ModelAnswer, PlacedFinding, Verdict, severity_rank
-
-SPACE = re.compile(r"\s+")
 
 
 def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
@@ -24,9 +21,9 @@ def place(finding: Finding, files: dict[str, FileDiff]) -> PlacedFinding:
         # to replace the whole range would be wrong for that one line, so it goes.
         end, suggestion = None, None
     path = file.path if file else finding.path
-    text = line.text if line else finding.title
     data = finding.model_dump() | {"path": path, "end_line": end, "suggestion": suggestion}
-    return PlacedFinding(**data, placed=placed, fingerprint=fingerprint(finding.rule, path, text))
+    key = identity.key(finding, identity.lines(file) if file else None)
+    return PlacedFinding(**data, placed=placed, fingerprint=key.fingerprint)
 
 
 def merge_identical(findings: Sequence[PlacedFinding]) -> list[PlacedFinding]:
@@ -85,12 +82,6 @@ def cite(finding: Finding, rule_ids: frozenset[str]) -> Finding:
     wanted = (finding.rule or "").strip().upper()
     rule = next((r for r in rule_ids if r.upper() == wanted), None)
     return finding if rule == finding.rule else finding.model_copy(update={"rule": rule})
-
-
-def fingerprint(rule: str | None, path: str, text: str) -> str:
-    """Stable across runs: rule, path and the normalised text of the line (not its number)."""
-    key = "\0".join((rule or "", path, SPACE.sub(" ", text).strip().lower()))
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def merge_score(answers: Sequence[ModelAnswer], weights: Sequence[int]) -> int | None:

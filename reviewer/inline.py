@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import textwrap
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from reviewer import identity
 from reviewer.diff import DiffLine, FileDiff, Hunk, LineKind
 from reviewer.model import PlacedFinding, severity_rank
 
@@ -34,10 +35,10 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Thread:
-    """One of our threads already on the merge request."""
+    """One of our threads already on the merge request, with what its marker says."""
 
     discussion_id: str
-    fingerprint: str
+    mark: identity.Mark
     resolved: bool
 
 
@@ -49,6 +50,14 @@ class Plan:
     known: tuple[PlacedFinding, ...]  # already in an unresolved or human-resolved thread
     summary_only: tuple[PlacedFinding, ...]  # unplaced, over --max-inline, or inline is off
     resolve: tuple[Thread, ...]
+    keys: tuple[identity.Key, ...] = ()  # the identity of each finding to post, in order
+    # (fingerprint, fingerprint): a finding that is the same finding as another of this run,
+    # and that other, whose thread speaks for both
+    merged: tuple[tuple[str, str], ...] = ()
+
+    def inline(self, threaded: set[str]) -> frozenset[str]:
+        """The fingerprints shown by a thread, given those of the findings in one."""
+        return frozenset(threaded | {f for f, by in self.merged if by in threaded})
 
 
 def anchors(hunk: Hunk) -> Iterator[Anchor]:
@@ -168,19 +177,73 @@ def by_importance(findings: Iterable[PlacedFinding]) -> list[PlacedFinding]:
 
 
 def plan(findings: Sequence[PlacedFinding], threads: Sequence[Thread], limit: int,
-         enabled: bool) -> Plan:
-    """Decide what to post, what is already there, and which of our threads to resolve."""
-    existing = {t.fingerprint: t for t in threads}
-    # One thread per fingerprint, even when a model reports the same thing twice.
-    unique = {f.fingerprint: f for f in reversed(by_importance(findings)) if f.placed}
-    placed = by_importance(unique.values()) if enabled else []
-    known = [f for f in placed if f.fingerprint in existing]
-    fresh = [f for f in placed if f.fingerprint not in existing]
+         enabled: bool, files: Mapping[str, FileDiff] | None = None) -> Plan:
+    """Decide what to post, what is already there, and which of our threads to resolve.
+
+    files: the diffs the findings were placed on; their lines make the findings' identities
+    (identity.py; without them a finding is known by its line number). Findings that are the
+    same finding (identity.same) share one thread, spoken for by the most severe; a thread
+    is a group's when its marker fits (identity.match), one thread to one group. So the same
+    finding never gets a second thread and different findings never share one.
+    """
+    keyed = zip(findings, identity.keys(findings, files), strict=True)
+    groups = _groups([(f, k) for f, k in keyed
+                      if f.placed and (files is None or f.path in files)])
+    matched = _match(groups, threads)
+    reps = [group[0] for group in groups]
+    known = [rep for i, rep in enumerate(reps) if i in matched] if enabled else []
+    fresh = [rep for i, rep in enumerate(reps) if i not in matched] if enabled else []
     post = fresh[:max(0, limit - len(known))]
-    inline = {f.fingerprint for f in [*known, *post]}
-    live = {f.fingerprint for f in findings}
-    return Plan(
-        post=tuple(post), known=tuple(known),
-        summary_only=tuple(f for f in findings if f.fingerprint not in inline),
-        resolve=tuple(t for t in threads if not t.resolved and t.fingerprint not in live),
-    )
+    merged = tuple((f.fingerprint, group[0][0].fingerprint) for group in groups
+                   for f, _ in group[1:])
+    decided = Plan(post=tuple(f for f, _ in post), known=tuple(f for f, _ in known),
+                   summary_only=(), resolve=(), keys=tuple(k for _, k in post), merged=merged)
+    inline = decided.inline({f.fingerprint for f in (*decided.post, *decided.known)})
+    taken = set(matched.values())
+    return replace(
+        decided, summary_only=tuple(f for f in findings if f.fingerprint not in inline),
+        resolve=tuple(t for i, t in enumerate(threads) if not t.resolved and i not in taken))
+
+
+Keyed = tuple[PlacedFinding, identity.Key]
+
+
+def _groups(keyed: Sequence[Keyed]) -> list[list[Keyed]]:
+    """The findings of one run grouped by identity, the groups and each group's reports most
+    severe first (then by file and line, as by_importance)."""
+    ranked = sorted(keyed, key=lambda fk: (-severity_rank(fk[0].severity), fk[0].path,
+                                           fk[0].line))
+    groups: list[list[Keyed]] = []
+    at: dict[str, list[list[Keyed]]] = {}  # the groups on each anchor
+    for f, k in ranked:
+        home = next((g for g in at.get(k.anchor, []) if identity.same(g[0][1], k)), None)
+        if home is None:
+            home = []
+            groups.append(home)
+            at.setdefault(k.anchor, []).append(home)
+        home.append((f, k))
+    return groups
+
+
+def _match(groups: Sequence[Sequence[Keyed]], threads: Sequence[Thread]) -> dict[int, int]:
+    """Each group's thread (group index: thread index), one to one, the closest pairs first:
+    a reworded finding takes the thread of its own wording, not its neighbour's."""
+    near: dict[str, list[int]] = {}  # threads by anchor, or by legacy fingerprint
+    for ti, thread in enumerate(threads):
+        near.setdefault(thread.mark.anchor or thread.mark.fingerprint, []).append(ti)
+    pairs = []
+    for gi, group in enumerate(groups):
+        candidates = {ti for _, k in group for ti in (*near.get(k.anchor, ()),
+                                                     *near.get(k.legacy, ()))}
+        for ti in sorted(candidates):
+            mark = threads[ti].mark
+            scores = [s for _, k in group if (s := identity.match(k, mark)) is not None]
+            if scores:
+                pairs.append((-max(scores), gi, ti))
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for _, gi, ti in sorted(pairs):
+        if gi not in matched and ti not in used:
+            matched[gi] = ti
+            used.add(ti)
+    return matched

@@ -103,7 +103,9 @@ class PlacedFinding(Finding):
     """A finding after it was checked against the diff."""
 
     placed: bool = Field(description="True when path and line are a line of the reviewed diff.")
-    fingerprint: str = Field(description="Stable id: rule, path and the text of the line.")
+    fingerprint: str = Field(description="Stable id: rule, path, the text of the line and "
+                             "which occurrence of that text in the file's diff it is; without "
+                             "a rule, the title and message as well.")
     in_change: bool = Field(default=True, description="False when the path is no file of the "
                             "change at all (small models invent them): such a finding is shown "
                             "apart and neither caps the score nor drives the verdict or gate.")

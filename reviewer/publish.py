@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reviewer import inline
+from reviewer import identity, inline
 from reviewer.diff import FileDiff
 from reviewer.errors import PositionRejected, ReviewerError, UsageError
 from reviewer.model import PlacedFinding, Review
-from reviewer.render import FINDING_ID, MARKER, InlineReport, finding_note, summary_note
+from reviewer.render import MARKER, InlineReport, finding_note, summary_note
 
 if TYPE_CHECKING:  # in annotations only: writing review.json needs no GitLab client
-    from reviewer.gitlab import GitLab, MergeRequest, Note
+    from reviewer.gitlab import GitLab, MergeRequest
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def codequality(review: Review, files: Mapping[str, FileDiff] | None = None
             continue
         seen.add(content)
         # GitLab keeps one entry per fingerprint, and a finding's fingerprint is shared by
-        # other findings of the same rule on the same line text: tell them apart.
+        # the same finding told in other words (same line, same rule): tell them apart.
         fingerprint = f.fingerprint
         while fingerprint in taken:
             fingerprint = hashlib.sha256(f"{fingerprint}\0{content}".encode()).hexdigest()[:16]
@@ -133,16 +133,17 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
     """Post new findings inline, resolve gone ones, then create or edit the summary
     (artifact: where the summary says the full review.json is)."""
     notes = client.our_notes(mr.project_id, mr.iid)
-    threads = [inline.Thread(n.discussion_id, fp, n.resolved) for n in notes
-               if (fp := _fingerprint(n))]
-    plan = inline.plan(review.findings, threads, max_inline, inline_on)
+    threads = [inline.Thread(n.discussion_id, mark, n.resolved) for n in notes
+               if (mark := identity.read_marker(n.body))]
+    plan = inline.plan(review.findings, threads, max_inline, inline_on, files)
     refs = inline.Refs(mr.base_sha, mr.start_sha, mr.head_sha)
-    posted = {f.fingerprint for f in plan.post if _post_inline(client, mr, f, files, refs)}
+    posted = {f.fingerprint for f, key in zip(plan.post, plan.keys, strict=True)
+              if _post_inline(client, mr, f, key, files, refs)}
     for thread in plan.resolve:
         client.reply_and_resolve(mr.project_id, mr.iid, thread.discussion_id,
                                  f"No longer reported at {mr.head_sha[:12]}.")
     report = InlineReport(
-        inline=frozenset(posted | {f.fingerprint for f in plan.known}), new=len(posted),
+        inline=plan.inline(posted | {f.fingerprint for f in plan.known}), new=len(posted),
         resolved=len(plan.resolve), rejected=len(plan.post) - len(posted))
     body = summary_note(review, report, artifact)
     summary = next((n for n in notes if n.body.startswith(MARKER)), None)
@@ -154,16 +155,11 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
     return Posted(f"{mr.web_url}#note_{note_id}", report)
 
 
-def _fingerprint(note: Note) -> str | None:
-    found = FINDING_ID.match(note.body)  # our marker opens the note
-    return found.group(1) if found else None
-
-
-def _post_inline(client: GitLab, mr: MergeRequest, finding: PlacedFinding,
+def _post_inline(client: GitLab, mr: MergeRequest, finding: PlacedFinding, key: identity.Key,
                  files: Mapping[str, FileDiff], refs: inline.Refs) -> bool:
     """Post one finding on its line; False when GitLab refuses every position we can give."""
     file = files[finding.path]
-    body = finding_note(finding, inline.suggestion(finding, file))
+    body = finding_note(finding, inline.suggestion(finding, file), key)
     for multiline in (True, False):  # a refused line_range gets one try as a single line
         position = inline.position(finding, file, refs, multiline)
         if position is None:

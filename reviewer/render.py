@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,13 +10,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reviewer import identity
 from reviewer.coverage import by_reason
 from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert, newlines
 from reviewer.model import NotReviewed, PlacedFinding, Review, severity_rank
 
 MARKER = "<!-- reviewer:summary -->"
-FINDING_MARKER = "<!-- reviewer:finding {} -->"
-FINDING_ID = re.compile(r"<!-- reviewer:finding ([0-9a-f]+) -->")
+FINDING_ID = identity.MARKER_RE  # an inline thread's marker, of either version
 VERDICTS = {"approve": "✅ approve", "comment": "💬 comment",
             "request_changes": "⛔ request changes"}
 # GitLab refuses a note over 1,000,000 characters ("Note is too long"): every part of a note
@@ -84,10 +83,12 @@ def _inline_line(findings: Sequence[PlacedFinding], report: InlineReport | None)
     return [f"_{text}._", ""]
 
 
-def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None) -> str:
-    """The body of an inline thread: the finding, and its fix as a suggestion where it can be."""
+def finding_note(finding: PlacedFinding, suggestion: tuple[int, str] | None,
+                 key: identity.Key) -> str:
+    """The body of an inline thread: its hidden marker (what later runs match it by: the
+    finding's key), the finding, and its fix as a suggestion where it can be."""
     rule = f" · {cell(finding.rule)}" if finding.rule else ""
-    lines = [FINDING_MARKER.format(finding.fingerprint),
+    lines = [identity.marker(key),
              f"**{finding.severity}**{rule} · **{cell(clip(finding.title, MAX_TITLE))}**", "",
              inert(clip(finding.message, MAX_TEXT))]
     # GitLab deletes "\r" before it looks for quick actions: line ends as it will read them.

@@ -11,7 +11,6 @@ from reviewer.check import (
     cite,
     clamp,
     consistent_verdict,
-    fingerprint,
     gate,
     incomplete_verdict,
     merge_score,
@@ -19,6 +18,7 @@ from reviewer.check import (
     place,
 )
 from reviewer.diff import Change, FileDiff, parse_change
+from reviewer.identity import legacy_fingerprint
 from reviewer.model import Finding, ModelAnswer, PlacedFinding
 from tests.conftest import finding, lines
 
@@ -167,7 +167,20 @@ def test_fingerprint_is_stable_when_the_same_line_moves_to_another_number() -> N
 
 
 def test_fingerprint_ignores_changes_of_indentation_and_spacing() -> None:
-    assert fingerprint("R1", "a.py", "x = compute(a)") == fingerprint(
+    narrow = parse_change(Change("app.py", "app.py", lines("@@ -1 +1,2 @@", " a", "+eval(x)")))
+    wide = parse_change(Change("app.py", "app.py", lines("@@ -1 +1,2 @@", " a",
+                                                          "+\t    EVAL(x)  ")))
+
+    assert place(make(line=2), {"app.py": narrow}).fingerprint == place(
+        make(line=2), {"app.py": wide}).fingerprint
+
+
+def test_the_first_versions_fingerprint_is_computed_as_it_was() -> None:
+    # Threads posted before markers were versioned carry these: they must still be found.
+    assert legacy_fingerprint("R1", "a.py", "x = compute(a)") == "8e71c80f50cc4704"
+    assert legacy_fingerprint(None, "app.py", "    conn = get_connection()") == \
+        "b5ec2645c820cd8b"
+    assert legacy_fingerprint("R1", "a.py", "x = compute(a)") == legacy_fingerprint(
         "R1", "a.py", "\t    x   =  compute(a)  ")
 
 
@@ -177,16 +190,36 @@ def test_fingerprint_ignores_changes_of_indentation_and_spacing() -> None:
     ("R1", "b.py", "x = compute(a)"),
     ("R1", "a.py", "x = compute(b)"),
 ])
-def test_fingerprint_differs_for_another_rule_path_or_text(rule: str | None, path: str,
-                                                           text: str) -> None:
-    assert fingerprint(rule, path, text) != fingerprint("R1", "a.py", "x = compute(a)")
+def test_the_first_versions_fingerprint_differs_for_another_rule_path_or_text(
+        rule: str | None, path: str, text: str) -> None:
+    assert legacy_fingerprint(rule, path, text) != legacy_fingerprint("R1", "a.py",
+                                                                      "x = compute(a)")
 
 
-def test_fingerprint_of_a_placed_finding_comes_from_its_line_not_its_title() -> None:
+def test_fingerprint_of_a_finding_with_a_rule_comes_from_its_line_not_its_words() -> None:
     one = placed(line=2, title="Unused import")
-    two = placed(line=2, title="Another wording")
+    two = placed(line=2, title="Another wording", message="Said otherwise.")
 
-    assert one.fingerprint == two.fingerprint == fingerprint("COR-001", "app.py", "import re")
+    assert one.fingerprint == two.fingerprint
+    assert one.fingerprint != placed(line=2, rule="SEC-001").fingerprint
+
+
+def test_fingerprints_of_two_problems_on_one_line_without_a_rule_differ() -> None:
+    injection = placed(line=2, rule=None, severity="critical", title="SQL injection")
+    style = placed(line=2, rule=None, severity="minor", title="Line too long")
+
+    assert injection.fingerprint != style.fingerprint
+
+
+def test_fingerprints_of_two_lines_with_the_same_text_differ() -> None:
+    twice = parse_change(Change("db.py", "db.py", lines(
+        "@@ -0,0 +1,3 @@", "+conn = get_connection()", "+x = 1", "+conn = get_connection()")))
+
+    first, second = place(make("db.py", 1), {"db.py": twice}), place(make("db.py", 3),
+                                                                     {"db.py": twice})
+
+    assert first.placed and second.placed
+    assert first.fingerprint != second.fingerprint
 
 
 # --- score ----------------------------------------------------------------------------------

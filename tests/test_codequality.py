@@ -121,11 +121,11 @@ def test_a_line_number_below_one_from_the_model_still_makes_a_valid_entry(line: 
     assert report[0]["location"]["lines"]["begin"] == 1
 
 
-def test_distinct_findings_that_share_a_fingerprint_get_distinct_ones() -> None:
-    # Same rule, same line: one fingerprint for the inline thread, two problems for GitLab,
-    # which keeps one entry per fingerprint.
-    a = placed(2, rule=None, title="Shadows a module", severity="major")
-    b = placed(2, rule=None, title="Unused import", severity="minor")
+def test_findings_that_share_a_fingerprint_get_distinct_ones() -> None:
+    # Same rule, same line: one finding to the inline thread (said in two ways), two entries
+    # to GitLab, which keeps one entry per fingerprint.
+    a = placed(2, rule="COR-001", title="Shadows a module", severity="major")
+    b = placed(2, rule="COR-001", title="Unused import", severity="minor")
     assert a.fingerprint == b.fingerprint
 
     report = codequality(review_of([a, b]))

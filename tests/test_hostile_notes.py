@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from reviewer.identity import key
 from reviewer.model import (
     Coverage,
     ModelInfo,
@@ -139,7 +140,7 @@ def test_a_hostile_field_leaves_a_finding_note_harmless(field: str, kind: str,
     finding = _review(field, HOSTILE[kind]).findings[0]
     offered = (0, finding.suggestion or "x = 1") if committable else None
 
-    note = finding_note(finding, offered)
+    note = finding_note(finding, offered, key(finding, None))
 
     assert_harmless(note, "<!-- reviewer:finding ")
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from reviewer import identity
 from reviewer.check import place
 from reviewer.diff import Change, FileDiff, parse_change
 from reviewer.inline import Refs, Thread, anchors, line_code, plan, position, suggestion
 from reviewer.markdown import ZWSP
 from reviewer.model import Finding, PlacedFinding
-from reviewer.render import FINDING_MARKER, InlineReport, finding_note, summary_note
+from reviewer.render import InlineReport, finding_note, summary_note
 from tests.conftest import finding, lines, review_of
 
 REFS = Refs(base_sha="a" * 40, start_sha="b" * 40, head_sha="c" * 40)
@@ -55,6 +56,9 @@ def app() -> FileDiff:
     return parse_change(Change("app.py", "app.py", APP))
 
 
+APP_FILES = {"app.py": app()}  # the diff the plans' findings were placed on
+
+
 def renamed() -> FileDiff:
     return parse_change(Change("old/name.py", "new/name.py", RENAMED, renamed_file=True))
 
@@ -70,6 +74,17 @@ def deleted() -> FileDiff:
 def placed(file: FileDiff, line: int, **extra: Any) -> PlacedFinding:
     """A finding the way a run makes one: from the model's JSON, checked against the diff."""
     return place(Finding.model_validate(finding(file.path, line, **extra)), {file.path: file})
+
+
+def key_of(f: PlacedFinding, file: FileDiff) -> identity.Key:
+    return identity.key(f, identity.lines(file))
+
+
+def mark_of(f: PlacedFinding, file: FileDiff) -> identity.Mark:
+    """What the marker of f's thread says when read back."""
+    mark = identity.read_marker(identity.marker(key_of(f, file)))
+    assert mark is not None
+    return mark
 
 
 def diff_of(path: str, before: list[str], after: list[str]) -> FileDiff:
@@ -346,7 +361,7 @@ def test_a_suggestion_applied_as_gitlab_does_gives_the_intended_code(
     assert f.end_line == end_line
     pos = position(f, file, REFS, multiline)
     assert pos is not None
-    note = finding_note(f, suggestion(f, file))
+    note = finding_note(f, suggestion(f, file), key_of(f, file))
 
     applied = apply_as_gitlab(note, pos, AFTER)
 
@@ -361,7 +376,7 @@ def test_a_suggestion_for_a_range_that_leaves_the_diff_is_not_offered_for_one_li
     f = placed(file, 12, end_line=15, suggestion=model)
     pos = position(f, file, REFS)
     assert pos is not None
-    note = finding_note(f, suggestion(f, file))
+    note = finding_note(f, suggestion(f, file), key_of(f, file))
 
     intended = [*after[:11], *model.split("\n"), *after[15:]]
     assert "```suggestion" not in note or apply_as_gitlab(note, pos, after) == intended
@@ -372,23 +387,23 @@ def test_a_suggestion_for_a_range_that_leaves_the_diff_is_not_offered_for_one_li
 def test_finding_note_starts_with_the_hidden_marker_then_severity_rule_and_title() -> None:
     f = placed(app(), 2, severity="critical", rule="SEC-001", title="Unsafe import",
                message="Use the safe one.")
-    note = finding_note(f, None).split("\n")
-    assert note[0] == f"<!-- reviewer:finding {f.fingerprint} -->"
-    assert note[0] == FINDING_MARKER.format(f.fingerprint)
+    note = finding_note(f, None, key_of(f, app())).split("\n")
+    assert note[0] == identity.marker(key_of(f, app()))
+    assert note[0].startswith(f"<!-- reviewer:finding v2 {f.fingerprint} ")
     assert note[1] == "**critical** · SEC-001 · **Unsafe import**"
     assert note[3] == "Use the safe one."
 
 
 def test_finding_note_without_a_rule_shows_severity_and_title() -> None:
     f = placed(app(), 2, severity="minor", rule=None, title="Naming")
-    assert finding_note(f, None).split("\n")[1] == "**minor** · **Naming**"
+    assert finding_note(f, None, key_of(f, app())).split("\n")[1] == "**minor** · **Naming**"
 
 
 def test_finding_note_makes_model_text_inert() -> None:
     f = placed(app(), 2, rule=None, title="/close @here <b>bold</b>",
                message="/approve\n  /merge\n@all please look <img src=x onerror=alert(1)>\n"
                        "/LABEL ~bug")
-    note = finding_note(f, None)
+    note = finding_note(f, None, key_of(f, app()))
     assert not re.search(r"^\s*/[a-z]", note, re.MULTILINE | re.IGNORECASE), note
     assert not re.search(r"@(all|here)\b", note)
     assert f"@{ZWSP}all" in note and f"@{ZWSP}here" in note
@@ -398,7 +413,7 @@ def test_finding_note_makes_model_text_inert() -> None:
 
 def test_finding_note_offers_a_committable_suggestion() -> None:
     f = placed(app(), 6, suggestion="return x + 1")
-    note = finding_note(f, suggestion(f, app()))
+    note = finding_note(f, suggestion(f, app()), key_of(f, app()))
     assert note.endswith("\n\n```suggestion:-0+0\n    return x + 1\n```")
     assert "Suggested change:" not in note
 
@@ -415,7 +430,7 @@ def test_a_suggestion_gitlab_could_misread_is_shown_but_not_offered(code: str) -
     f = placed(top, 1, suggestion=code)
     assert suggestion(f, top) is not None  # placeable; only the text is the problem
 
-    note = finding_note(f, suggestion(f, top))
+    note = finding_note(f, suggestion(f, top), key_of(f, top))
 
     assert "```suggestion" not in note
     assert "Suggested change:" in note
@@ -427,19 +442,20 @@ def test_a_suggestion_gitlab_could_misread_is_shown_but_not_offered(code: str) -
 def test_a_suggestion_indented_off_column_zero_is_committable() -> None:
     # "/approve" comes back indented like the line it replaces: GitLab runs only column 0.
     f = placed(app(), 6, suggestion="/approve")
-    note = finding_note(f, suggestion(f, app()))
+    note = finding_note(f, suggestion(f, app()), key_of(f, app()))
     assert "```suggestion:-0+0\n    /approve\n```" in note
 
 
 def test_a_suggestion_that_cannot_be_placed_is_shown_as_plain_code() -> None:
     f = placed(app(), 2, side="old", suggestion="import sys")
-    note = finding_note(f, suggestion(f, app()))
+    note = finding_note(f, suggestion(f, app()), key_of(f, app()))
     assert "```suggestion" not in note
     assert note.endswith("Suggested change:\n\n```\nimport sys\n```")
 
 
 def test_a_finding_without_a_suggestion_has_no_code_block() -> None:
-    note = finding_note(placed(app(), 2, message="Plain words."), None)
+    f = placed(app(), 2, message="Plain words.")
+    note = finding_note(f, None, key_of(f, app()))
     assert "```" not in note and "Suggested change" not in note
 
 
@@ -460,14 +476,14 @@ def titles(findings: tuple[PlacedFinding, ...]) -> list[str]:
 
 def test_plan_posts_new_findings_most_severe_first_up_to_the_limit() -> None:
     findings = five()
-    result = plan(findings, [], limit=3, enabled=True)
+    result = plan(findings, [], limit=3, enabled=True, files=APP_FILES)
     assert titles(result.post) == ["blocker", "critical", "major"]
     assert titles(result.summary_only) == ["minor", "unplaced"]
     assert result.known == () and result.resolve == ()
 
 
 def test_plan_with_a_high_limit_posts_every_placed_finding_and_never_an_unplaced_one() -> None:
-    result = plan(five(), [], limit=100, enabled=True)
+    result = plan(five(), [], limit=100, enabled=True, files=APP_FILES)
     assert titles(result.post) == ["blocker", "critical", "major", "minor"]
     assert titles(result.summary_only) == ["unplaced"]
 
@@ -477,8 +493,8 @@ def test_a_finding_that_already_has_a_thread_is_known_and_counts_against_the_lim
         resolved: bool) -> None:
     findings = five()
     critical = findings[3]
-    result = plan(findings, [Thread("d1", critical.fingerprint, resolved)], limit=3,
-                  enabled=True)
+    result = plan(findings, [Thread("d1", mark_of(critical, app()), resolved)], limit=3,
+                  enabled=True, files=APP_FILES)
     assert titles(result.known) == ["critical"]
     assert titles(result.post) == ["blocker", "major"]
     assert titles(result.summary_only) == ["minor", "unplaced"]
@@ -487,8 +503,8 @@ def test_a_finding_that_already_has_a_thread_is_known_and_counts_against_the_lim
 
 def test_known_threads_beyond_the_limit_leave_nothing_to_post() -> None:
     findings = five()
-    threads = [Thread(f"d{i}", f.fingerprint, False) for i, f in enumerate(findings[:3])]
-    result = plan(findings, threads, limit=2, enabled=True)
+    threads = [Thread(f"d{i}", mark_of(f, app()), False) for i, f in enumerate(findings[:3])]
+    result = plan(findings, threads, limit=2, enabled=True, files=APP_FILES)
     assert titles(result.known) == ["blocker", "major", "minor"]
     assert result.post == ()
     assert titles(result.summary_only) == ["critical", "unplaced"]
@@ -496,10 +512,11 @@ def test_known_threads_beyond_the_limit_leave_nothing_to_post() -> None:
 
 def test_plan_resolves_our_open_threads_whose_finding_is_gone_and_only_those() -> None:
     findings = five()
-    gone_open = Thread("d1", "0" * 16, resolved=False)
-    gone_resolved = Thread("d2", "1" * 16, resolved=True)
-    live = Thread("d3", findings[0].fingerprint, resolved=False)
-    result = plan(findings, [gone_open, gone_resolved, live], limit=10, enabled=True)
+    gone_open = Thread("d1", identity.Mark("0" * 16, "0" * 16), resolved=False)
+    gone_resolved = Thread("d2", identity.Mark("1" * 16), resolved=True)
+    live = Thread("d3", mark_of(findings[0], app()), resolved=False)
+    result = plan(findings, [gone_open, gone_resolved, live], limit=10, enabled=True,
+                  files=APP_FILES)
     assert result.resolve == (gone_open,)
     assert titles(result.known) == ["minor"]
 
@@ -508,21 +525,21 @@ def test_a_fingerprint_reported_twice_is_posted_once_as_its_most_severe() -> Non
     low = placed(app(), 2, severity="minor", title="said once")
     high = placed(app(), 2, severity="critical", title="said again")
     assert low.fingerprint == high.fingerprint
-    result = plan([low, high], [], limit=10, enabled=True)
+    result = plan([low, high], [], limit=10, enabled=True, files=APP_FILES)
     assert titles(result.post) == ["said again"]
     assert result.summary_only == ()
 
 
 def test_inline_off_posts_nothing_and_keeps_everything_for_the_summary() -> None:
     findings = five()
-    result = plan(findings, [Thread("d1", findings[1].fingerprint, False)], limit=10,
-                  enabled=False)
+    result = plan(findings, [Thread("d1", mark_of(findings[1], app()), False)], limit=10,
+                  enabled=False, files=APP_FILES)
     assert result.post == () and result.known == ()
     assert result.summary_only == tuple(findings)
 
 
 def test_a_limit_of_zero_posts_nothing() -> None:
-    result = plan(five(), [], limit=0, enabled=True)
+    result = plan(five(), [], limit=0, enabled=True, files=APP_FILES)
     assert result.post == ()
     assert len(result.summary_only) == 5
 
@@ -537,7 +554,8 @@ def test_a_finding_on_a_line_that_moved_keeps_its_thread() -> None:
     assert (was.placed, now.placed) == (True, True)
     assert was.fingerprint == now.fingerprint
 
-    result = plan([now], [Thread("d1", was.fingerprint, resolved=False)], limit=10, enabled=True)
+    result = plan([now], [Thread("d1", mark_of(was, first), resolved=False)], limit=10,
+                  enabled=True, files={"m.py": second})
 
     assert result.known == (now,)
     assert result.post == () and result.resolve == () and result.summary_only == ()
@@ -595,7 +613,7 @@ def test_summary_note_with_every_finding_inline_has_no_details_section() -> None
 
 def test_summary_note_from_a_plan_shows_what_the_plan_decided() -> None:
     findings = five()
-    decided = plan(findings, [], limit=2, enabled=True)
+    decided = plan(findings, [], limit=2, enabled=True, files=APP_FILES)
     report = InlineReport(inline=frozenset(f.fingerprint for f in decided.post),
                           new=len(decided.post))
     note = summary_note(review_of(findings), report)

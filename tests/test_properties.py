@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from reviewer import answer, gitpatch
 from reviewer.diff import Change, parse_change, split_patch
 from reviewer.errors import ReviewerError
+from reviewer.identity import key
 from reviewer.markdown import ZWSP, cell, code, fence, inert
 from reviewer.model import (
     SEVERITIES,
@@ -254,7 +255,7 @@ def test_a_summary_note_of_any_review_leaves_gitlab_nothing_but_to_show_it(
 @given(findings, st.one_of(st.none(), st.tuples(st.integers(0, 100), review_text)))
 def test_a_finding_note_of_any_finding_leaves_gitlab_nothing_but_to_show_it(
         finding: PlacedFinding, suggestion: tuple[int, str] | None) -> None:
-    note = finding_note(finding, suggestion)
+    note = finding_note(finding, suggestion, key(finding, None))
 
     assert_inert(note)
     assert [h for h in raw_html(note) if not FINDING_ID.fullmatch(h)] == []

@@ -232,11 +232,12 @@ def test_a_huge_review_makes_a_summary_note_far_below_gitlabs_limit() -> None:
 
 
 def test_a_huge_finding_makes_an_inline_note_far_below_gitlabs_limit() -> None:
+    from reviewer.identity import key
     from reviewer.render import finding_note
 
     f = placed_finding(title="t" * 900_000, message="m" * 900_000, suggestion="s" * 900_000)
 
-    note = finding_note(f, (0, "s" * 900_000))
+    note = finding_note(f, (0, "s" * 900_000), key(f, None))
 
     assert len(note) < 50_000
     assert "review.json" in note
