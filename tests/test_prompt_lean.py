@@ -107,7 +107,7 @@ def test_ollamas_default_context_reviews_the_bundled_spec_with_room_for_diff() -
 
 
 def test_the_full_rules_need_the_budget_full_rules_tokens_names() -> None:
-    needed = full_rules_tokens(BUNDLED, CTX, TAG)
+    needed = full_rules_tokens(BUNDLED)
     [at], _ = build([code_file(1)], BUNDLED, CTX, needed, TAG)
     [below], _ = build([code_file(1)], BUNDLED, CTX, needed - 1, TAG)
     assert not at.condensed and below.condensed
