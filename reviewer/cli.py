@@ -145,6 +145,9 @@ def review(
                                      LOCAL, "--head")] = None,
     repo: Annotated[Path | None, _opt("Repository to review (default: .)", "REVIEWER_REPO",
                                       LOCAL, "--repo")] = None,
+    diff: Annotated[str | None, _opt("Review this unified diff (as git diff prints it; - for "
+                                     "stdin): no repository, no GitLab.", "REVIEWER_DIFF",
+                                     LOCAL, "--diff")] = None,
     verbose: Annotated[bool | None, _opt("Show tracebacks and each step's log.", "REVIEWER_VERBOSE",
                                          OUTPUT, "--verbose", "-v")] = None,
     quiet: Annotated[bool | None, _opt("No progress on stderr (a bar on a terminal, a line per "
@@ -161,6 +164,8 @@ def _settings(flags: dict[str, Any]) -> Settings:
     settings = load_settings(flags)
     if settings.local and (settings.mr_url or flags.get("mr") is not None):
         raise UsageError("--local reviews a local git range; drop --mr/--mr-url, or drop --local")
+    if settings.diff and (settings.local or settings.mr_url or flags.get("mr") is not None):
+        raise UsageError("--diff reviews a diff file; drop --local/--mr/--mr-url, or drop --diff")
     if not settings.local and (flags.get("base") or flags.get("head")):
         raise UsageError("--base and --head belong to --local")
     return settings

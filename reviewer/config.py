@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     base: str | None = Field(None, validation_alias=_env("REVIEWER_BASE"))
     head: str | None = Field(None, validation_alias=_env("REVIEWER_HEAD"))
     repo: Path = Field(Path(), validation_alias=_env("REVIEWER_REPO"))
+    diff: str | None = Field(None, validation_alias=_env("REVIEWER_DIFF"))
     verbose: bool = Field(False, validation_alias=_env("REVIEWER_VERBOSE"))
     quiet: bool = Field(False, validation_alias=_env("REVIEWER_QUIET"))
 

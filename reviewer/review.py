@@ -245,6 +245,8 @@ def _reason(error: ModelError | DeadlineExceeded) -> str:
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
+    if settings.diff:
+        return None, _diff_file(settings.diff)
     if settings.local:
         return None, _local(settings)
     from reviewer.gitlab import resolve_target  # python-gitlab: only for a merge request
@@ -307,3 +309,9 @@ def _local(settings: Settings) -> Source:
 
     local = read_change(settings.repo, settings.base, settings.head)
     return Source(local.changes, prompt.Context(local.title, ""), local=local)
+
+
+def _diff_file(name: str) -> Source:
+    from reviewer.patchfile import read_patch
+
+    return Source(read_patch(name), prompt.Context("", ""))

@@ -1,0 +1,47 @@
+"""`review --diff FILE`: the change is a unified diff read from a file or stdin, no repository.
+
+The bytes go through the same parser as the local mode (diff.split_patch: git's headers read
+by gitpatch.py, each file decoded by text.decode), so a `git diff` saved to a file reviews as
+the range it came from. Anything that is not a usable diff is the user's to fix: UsageError.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from reviewer.diff import Change, parse_change, split_patch
+from reviewer.errors import ReviewerError, UsageError
+
+STDIN = "-"
+EXPECTED = "expected a unified diff as `git diff` prints it"
+
+
+def read_patch(name: str) -> tuple[Change, ...]:
+    """The changes of the diff in file name (`-`: stdin); UsageError for a file that is
+    missing, unreadable, empty or not a diff."""
+    data = sys.stdin.buffer.read() if name == STDIN else _read(Path(name))
+    shown = "stdin" if name == STDIN else name
+    if not data.strip():
+        raise UsageError(f"--diff {shown} is empty: {EXPECTED} (git diff main > change.diff)")
+    try:
+        changes = split_patch(data)
+        for change in changes:
+            parse_change(change)  # a broken hunk is found now, not after the model is asked
+    except ReviewerError as exc:
+        raise UsageError(f"--diff {shown}: {exc}; {EXPECTED}") from None
+    if not changes:
+        raise UsageError(f"--diff {shown} holds no file changes: {EXPECTED}")
+    return tuple(changes)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"--diff {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--diff {path} is a directory: give a diff file, or - for "
+                         "stdin") from None
+    except OSError as exc:
+        raise UsageError(f"--diff {path} cannot be read: {exc.strerror or exc}") from None
