@@ -425,6 +425,7 @@ class _Store:
         self.projects: dict[int, Json] = {}
         self.mrs: dict[tuple[int, int], _MergeRequest] = {}
         self.files: dict[tuple[int, str], dict[str, bytes]] = {}  # (project, ref) -> tree
+        self.repos: dict[int, Path] = {}  # project -> a real git repository (compare, merge_base)
         # Separate id ranges per kind, so confusing a note id with an iid fails loudly.
         bases = {"user": 1, "project": 1, "mr": 101, "version": 1001, "note": 5001, "thread": 1}
         self.ids = {kind: itertools.count(base) for kind, base in bases.items()}
@@ -652,6 +653,12 @@ class FakeGitLab:
         with self._lock:
             self._store.files[(project_id, ref)] = dict(files)
 
+    def add_repository(self, project_id: int, repo: Path) -> None:
+        """A real git repository behind the project's compare and merge_base endpoints (make
+        its commits with git_commit, an MR's diffs with files_from_git)."""
+        with self._lock:
+            self._store.repos[project_id] = repo
+
     def add_merge_request(
         self,
         project_id: int,
@@ -738,6 +745,9 @@ class FakeGitLab:
     ) -> tuple[int, bytes, dict[str, str]]:
         split = urlsplit(target)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        # Grape reads `refs[]=a&refs[]=b` as a list (GET .../repository/merge_base).
+        query |= {k: [v for n, v in parse_qsl(split.query) if n == k] for k in query
+                  if k.endswith("[]")}
         with self._lock:  # serialise inside the lock: handlers return live state
             try:
                 body = _parse_body(headers.get("content-type", ""), raw)
@@ -1000,6 +1010,60 @@ def _raw_file(store: _Store, req: _Request) -> Result:
     return 200, _Raw(files[path], "text/plain; charset=utf-8")
 
 
+def _repo(store: _Store, req: _Request) -> Path:
+    repo = store.repos.get(store.project(req)["id"])
+    if repo is None:
+        raise _HTTPError(404, {"message": "404 Repository Not Found"})
+    return repo
+
+
+def _commit(repo: Path, ref: str) -> Json | None:
+    """A commit as GitLab's Entities::Commit shows it (the fields we need), or None."""
+    try:
+        sha = _git(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}").decode().strip()
+    except subprocess.CalledProcessError:
+        return None
+    parents = _git(repo, "rev-list", "--parents", "-n", "1", sha).decode().split()[1:]
+    return {"id": sha, "short_id": sha[:8], "title": "change", "message": "change",
+            "parent_ids": parents}
+
+
+def _merge_base(store: _Store, req: _Request) -> Result:
+    """GET /projects/:id/repository/merge_base?refs[]=a&refs[]=b: the common ancestor's
+    commit; 400 "Could not find ref: x" for an unknown ref, 404 "Merge Base Not Found" for
+    refs with no common history (lib/api/repositories.rb)."""
+    repo, refs = _repo(store, req), req.query.get("refs[]") or []
+    if len(refs) < 2:
+        raise _HTTPError(400, {"message": "Provide at least 2 refs"})
+    unknown = [r for r in refs if _commit(repo, r) is None]
+    if unknown:
+        raise _HTTPError(400, {"message": f"Could not find ref: {', '.join(unknown)}"})
+    try:
+        sha = _git(repo, "merge-base", *refs).decode().strip()
+    except subprocess.CalledProcessError:
+        raise _HTTPError(404, {"message": "404 Merge Base Not Found"}) from None
+    return 200, _commit(repo, sha)
+
+
+def _compare(store: _Store, req: _Request) -> Result:
+    """GET /projects/:id/repository/compare?from=&to=&straight=: the commits and file diffs
+    from..to (straight=true), or from the merge base of both to `to` (the default); 404 for an
+    unknown ref."""
+    repo = _repo(store, req)
+    ends = [_commit(repo, str(req.query.get(k) or "")) for k in ("from", "to")]
+    if ends[0] is None or ends[1] is None:
+        raise _HTTPError(404, {"message": "404 Ref Not Found"})
+    start, head = ends[0]["id"], ends[1]["id"]
+    if not _truthy(req.query.get("straight")):
+        start = _git(repo, "merge-base", start, head).decode().strip()
+    shas = _git(repo, "rev-list", "--reverse", f"{start}..{head}").decode().split()
+    files, _ = files_from_git(repo, start, head)
+    return 200, {"commit": ends[1], "commits": [_commit(repo, s) for s in shas],
+                 "diffs": [_complete_diff(f) for f in files], "compare_timeout": False,
+                 "compare_same_ref": start == head,
+                 "web_url": f"{store.project(req)['web_url']}/-/compare/{start}...{head}"}
+
+
 def _create_discussion(store: _Store, req: _Request) -> Result:
     mr, body, position = store.mr(req), _require_body(req), req.arg("position")
     if position is not None:
@@ -1084,6 +1148,8 @@ _ROUTES: list[tuple[str, re.Pattern[str], _Endpoint, bool]] = [
         ("GET", _MR, lambda s, r: (200, s.mr(r).data), True),
         ("GET", _P + r"/repository/tree", _repository_tree, True),
         ("GET", _P + r"/repository/files/(?P<file>[^/]+)/raw", _raw_file, True),
+        ("GET", _P + r"/repository/merge_base", _merge_base, True),
+        ("GET", _P + r"/repository/compare", _compare, True),
         ("GET", _MR + r"/versions", _list_versions, False),
         ("GET", _MR + r"/versions/(?P<vid>[^/]+)", _get_version, False),
         ("GET", _MR + r"/diffs", _list_diffs, False),

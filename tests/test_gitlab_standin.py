@@ -431,3 +431,26 @@ def test_rebuilt_raw_diff_is_what_git_prints(world: World, tmp_path: Path) -> No
 
     assert shape(rebuilt) == shape(raw)
     assert b'"a/tab\\there.py"' in raw and b"--- a/with space.py\t\n" in raw
+
+
+def test_merge_base_and_compare_answer_from_a_real_repository(
+        world: World, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    base = git_commit(repo, None, {"a.py": b"1\n", "b.py": b"1\n"})
+    first = git_commit(repo, base, {"a.py": b"2\n"})
+    second = git_commit(repo, first, {"b.py": b"2\n"})
+    forced = git_commit(repo, base, {"b.py": b"3\n"})  # a force-push: first is gone
+    world.fake.add_repository(world.project_id, repo)
+    remote = world.gl.projects.get(world.project_id, lazy=True)
+
+    assert remote.repository_merge_base([first, second])["id"] == first
+    assert remote.repository_merge_base([first, forced])["id"] == base
+    with pytest.raises(gitlab.GitlabGetError) as unknown:
+        remote.repository_merge_base([first, "f" * 40])
+    assert unknown.value.response_code == 400
+    assert "Could not find ref" in str(unknown.value.error_message)
+
+    straight = remote.repository_compare(first, second, straight=True)
+    assert [c["id"] for c in straight["commits"]] == [second]
+    assert [d["new_path"] for d in straight["diffs"]] == ["b.py"]
+    assert remote.repository_compare(first, forced)["commits"][0]["id"] == forced
