@@ -1,0 +1,130 @@
+"""The eval corpus on disk: CORPUS/cases/<id>/{meta.yaml, change.diff, expected.yaml}.
+
+Everything read here comes from files anyone can edit, so it is validated by pydantic models
+that forbid unknown keys; a mistake is reported with its file and field (UsageError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reviewer.diff import FileDiff, parse_change, split_patch
+from reviewer.errors import ReviewerError, UsageError
+from reviewer.model import Severity
+
+CASE_ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class Meta(BaseModel):
+    """meta.yaml: what the case is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1)
+    description: str = ""
+    language: str = Field(min_length=1)
+    clean: bool
+    tags: tuple[str, ...] = ()
+
+
+class Defect(BaseModel):
+    """One problem a good reviewer finds: new-file lines first..last of path."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(min_length=1)
+    lines: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+    rule: str | None = None
+    severity: Severity
+    what: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Defect:
+        if self.lines[0] > self.lines[1]:
+            raise ValueError(f"lines {list(self.lines)}: the first is after the last")
+        return self
+
+
+class Expected(BaseModel):
+    """expected.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defects: tuple[Defect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    meta: Meta
+    defects: tuple[Defect, ...]
+    diff: Path  # change.diff, read by `review --diff`'s own path
+
+
+def load(corpus: Path) -> list[Case]:
+    """Every case under corpus/cases (or corpus itself when it is the cases folder), by id."""
+    folder = corpus / "cases" if (corpus / "cases").is_dir() else corpus
+    if not folder.is_dir():
+        raise UsageError(f"{corpus} is not an eval corpus: expected a folder holding cases/")
+    cases = [load_case(d) for d in sorted(folder.iterdir()) if d.is_dir()]
+    if not cases:
+        raise UsageError(f"{folder} holds no cases (cases/<id>/meta.yaml, change.diff, "
+                         "expected.yaml; see eval/README.md)")
+    return cases
+
+
+def load_case(folder: Path) -> Case:
+    try:
+        meta = Meta.model_validate(_yaml(folder / "meta.yaml"))
+        expected = Expected.model_validate(_yaml(folder / "expected.yaml") or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{folder.name}: {where}: {err['msg']}") from None
+    if not (folder / "change.diff").is_file():
+        raise UsageError(f"{folder}/change.diff is missing")
+    if meta.clean and expected.defects:
+        raise UsageError(f"{folder.name}: clean: true, but expected.yaml lists defects")
+    if not meta.clean and not expected.defects:
+        raise UsageError(f"{folder.name}: clean: false, but expected.yaml lists no defects")
+    return Case(folder.name, meta, expected.defects, folder / "change.diff")
+
+
+def problems(case: Case, rule_ids: Iterable[str]) -> list[str]:
+    """What is wrong with a case that loads: a diff that does not parse, a defect on a line
+    that is not an added or context line of its file, a rule the spec does not have."""
+    known = set(rule_ids)
+    try:
+        files = {f.path: f for f in map(parse_change, split_patch(case.diff.read_bytes()))}
+    except ReviewerError as exc:
+        return [f"{case.id}: change.diff: {exc}"]
+    found = [] if files else [f"{case.id}: change.diff holds no file changes"]
+    for n, defect in enumerate(case.defects):
+        where = f"{case.id}: defect {n} ({defect.path}:{defect.lines[0]})"
+        if defect.rule is not None and defect.rule not in known:
+            found.append(f"{where}: rule {defect.rule} is not in the spec")
+        file = files.get(defect.path)
+        if file is None:
+            found.append(f"{where}: no such file in change.diff")
+        elif not _addressable(file, *defect.lines):
+            found.append(f"{where}: lines must be added or context lines of the diff")
+    return found
+
+
+def _addressable(file: FileDiff, first: int, last: int) -> bool:
+    return all(file.line_at("new", n) is not None for n in (first, last))
+
+
+def _yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path} cannot be read: {' '.join(str(exc).split())}") from None

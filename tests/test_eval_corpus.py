@@ -1,0 +1,77 @@
+"""The eval corpus format (eval/README.md): loading, its errors, and the checks of a case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reviewer.errors import UsageError
+from reviewer.eval.corpus import load, problems
+
+DIFF = """diff --git a/app.py b/app.py
+index 1111111..2222222 100644
+--- a/app.py
++++ b/app.py
+@@ -1,3 +1,4 @@
+ def last(items):
+-    return items[len(items) - 1]
++    n = len(items)
++    return items[n]
+ 
+"""
+
+
+def write_case(root: Path, name: str, meta: str, expected: str, diff: str = DIFF) -> Path:
+    folder = root / "cases" / name
+    folder.mkdir(parents=True)
+    (folder / "meta.yaml").write_text(meta)
+    (folder / "expected.yaml").write_text(expected)
+    (folder / "change.diff").write_text(diff)
+    return folder
+
+
+META = "title: t\nlanguage: python\nclean: false\ntags: [off-by-one]\n"
+DEFECT = ("defects:\n  - {path: app.py, lines: [3, 3], rule: COR-005, severity: major,\n"
+          "     what: indexes one past the end}\n")
+
+
+def test_a_case_loads_and_checks_clean(tmp_path: Path) -> None:
+    write_case(tmp_path, "off-by-one", META, DEFECT)
+    write_case(tmp_path, "clean", META.replace("false", "true"), "defects: []\n")
+    cases = load(tmp_path)
+    assert [c.id for c in cases] == ["clean", "off-by-one"]
+    assert cases[1].defects[0].lines == (3, 3) and cases[1].meta.tags == ("off-by-one",)
+    assert all(problems(c, ["COR-005"]) == [] for c in cases)
+
+
+@pytest.mark.parametrize(("meta", "expected", "words"), [
+    (META.replace("clean: false\n", ""), DEFECT, "clean: Field required"),
+    (META + "colour: red\n", DEFECT, "colour: Extra inputs"),
+    (META, DEFECT.replace("severity: major", "severity: huge"), "severity"),
+    (META, DEFECT.replace("[3, 3]", "[4, 3]"), "the first is after the last"),
+    (META, "defects: []\n", "lists no defects"),
+    (META.replace("false", "true"), DEFECT, "lists defects"),
+    (META, "defects: [unclosed\n", "cannot be read"),
+])
+def test_a_bad_case_names_its_file_and_field(tmp_path: Path, meta: str, expected: str,
+                                             words: str) -> None:
+    write_case(tmp_path, "bad", meta, expected)
+    with pytest.raises(UsageError, match="bad") as err:
+        load(tmp_path)
+    assert words in str(err.value)
+
+
+def test_problems_a_defect_off_the_diff_or_an_unknown_rule(tmp_path: Path) -> None:
+    write_case(tmp_path, "c", META, DEFECT.replace("[3, 3]", "[2, 9]").replace(
+        "COR-005", "XYZ-1"))
+    found = problems(load(tmp_path)[0], ["COR-005"])
+    assert any("XYZ-1 is not in the spec" in p for p in found)
+    assert any("added or context lines" in p for p in found)
+
+
+def test_not_a_corpus(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="holds no cases"):
+        load(tmp_path)
+    with pytest.raises(UsageError, match="not an eval corpus"):
+        load(tmp_path / "nowhere")
