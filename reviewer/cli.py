@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reviewer import __version__
+from reviewer.cli_eval import eval_app
 from reviewer.clock import STARTED  # noqa: F401  (the run's clock starts at import)
 from reviewer.config import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, load_settings
 from reviewer.errors import ReviewerError, UsageError
@@ -32,6 +33,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Review GitLab merge requests with any OpenAI-compatible model.")
 spec_app = typer.Typer(no_args_is_help=True, help="Work with review rules (the spec).")
 app.add_typer(spec_app, name="spec")
+app.add_typer(eval_app, name="eval")
 
 GITLAB, MODEL, SPEC, OUTPUT, LOCAL = "GitLab", "Model", "Spec", "Output and gate", "Local mode"
 

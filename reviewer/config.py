@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     ci_server_host: str | None = Field(None, validation_alias="CI_SERVER_HOST")
     ci_job_url: str | None = Field(None, validation_alias="CI_JOB_URL")
     ci_project_dir: Path | None = Field(None, validation_alias="CI_PROJECT_DIR")
+    # A job with `parallel: N` (reviewer eval run --shard's default); read as text, checked
+    # where it is used, so that no other command depends on it.
+    ci_node_index: str | None = Field(None, validation_alias="CI_NODE_INDEX")
+    ci_node_total: str | None = Field(None, validation_alias="CI_NODE_TOTAL")
     # Read as text: other CI systems set CI to values of their own (CI=woodpecker).
     ci: str | None = Field(None, validation_alias="CI")
     gitlab_ci: str | None = Field(None, validation_alias="GITLAB_CI")

@@ -48,6 +48,7 @@ class Outcome:
     posted: publish.Posted | None = None
     gate_failure: str | None = None
     incomplete: bool = False  # files that needed review were not reviewed
+    asked: int = 0  # model requests built (a repair or a shorter answer is not one)
 
 
 def run(settings: Settings) -> Outcome:
@@ -96,7 +97,8 @@ def run(settings: Settings) -> Outcome:
     posted = _publish(settings, client, source, review, by_path)
     gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
                       settings.fail_on)
-    return Outcome(review, posted, gate, incomplete=not review.coverage.complete)
+    return Outcome(review, posted, gate, incomplete=not review.coverage.complete,
+                   asked=len(requests))
 
 
 def _warm_up() -> threading.Thread:

@@ -1,0 +1,115 @@
+"""Run a corpus: every case (times --repeat) through `review --diff`'s own path, in process.
+
+Each run is review.run with the case's change.diff as --diff and the same model settings a
+user would give; its artifact goes to a scratch folder. A case whose review fails is kept,
+with the error, and counts its defects as missed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from reviewer import __version__, review, spec
+from reviewer.config import Settings
+from reviewer.errors import ModelError, ReviewerError, UsageError
+from reviewer.eval.corpus import Case
+from reviewer.eval.metrics import summarize
+from reviewer.eval.results import CaseResult, CaseRun, EvalResult, Figures, Found
+from reviewer.llm_errors import one_line
+from reviewer.model import ModelInfo, Review, SpecInfo
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part index (1-based) of total: the cases whose position, by id, is index-1 mod total."""
+
+    index: int = 1
+    total: int = 1
+
+    @property
+    def label(self) -> str | None:
+        return f"{self.index}/{self.total}" if self.total > 1 else None
+
+    def take(self, cases: Sequence[Case]) -> list[Case]:
+        ordered = sorted(cases, key=lambda c: c.id)
+        return [c for n, c in enumerate(ordered) if n % self.total == self.index - 1]
+
+
+def parse_shard(text: str | None, settings: Settings) -> Shard:
+    """--shard I/N, else GitLab's CI_NODE_INDEX/CI_NODE_TOTAL (a job's `parallel: N`)."""
+    name = "--shard"
+    if text is None:
+        if not (settings.ci_node_index and settings.ci_node_total):
+            return Shard()
+        name, text = "CI_NODE_INDEX/CI_NODE_TOTAL", \
+            f"{settings.ci_node_index}/{settings.ci_node_total}"
+    index, _, total = text.partition("/")
+    if not (index.strip().isdigit() and total.strip().isdigit()):
+        raise UsageError(f"{name} {text!r}: expected I/N, e.g. 2/4 (the second of four parts)")
+    return _checked(int(index), int(total), name)
+
+
+def _checked(index: int, total: int, name: str) -> Shard:
+    if not 1 <= index <= total:
+        raise UsageError(f"{name}: part {index} of {total} does not exist (1 <= I <= N)")
+    return Shard(index, total)
+
+
+def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: int,
+        shard: Shard, advance: Callable[[CaseRun], None] = lambda r: None) -> EvalResult:
+    """Review the shard's cases repeat times each, settings.concurrency at once."""
+    rules = spec.from_settings(settings)  # a spec that does not load fails before any request
+    mine = shard.take(cases)
+    jobs = [(c, n) for n in range(repeat) for c in mine]
+    with tempfile.TemporaryDirectory(prefix="reviewer-eval-") as scratch, \
+            ThreadPoolExecutor(max_workers=settings.concurrency,
+                               thread_name_prefix="case") as pool:
+        def one(job: tuple[Case, int]) -> tuple[CaseRun, Review | None]:
+            done = _one(settings, job[0], job[1], Path(scratch))
+            advance(done[0])
+            return done
+        outcomes = list(pool.map(one, jobs))
+    reviews = [r for _, r in outcomes if r is not None]
+    if jobs and not reviews:
+        raise ModelError(f"no case could be reviewed: {outcomes[0][0].error}")
+    runs = [r for r, _ in outcomes]
+    results = [CaseResult(id=c.id, title=c.meta.title, language=c.meta.language,
+                          clean=c.meta.clean, tags=c.meta.tags, defects=c.defects,
+                          figures=Figures(), runs=tuple(r for r in runs if r.case == c.id))
+               for c in mine]
+    model = reviews[0].model if reviews else ModelInfo(name=settings.model,
+                                                       host=settings.model_host)
+    return summarize(results, tolerance=tolerance, repeat=repeat, tool_version=__version__,
+                     model=model, shard=shard.label,
+                     spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
+                                   rules=[r.id for r in rules.rules]))
+
+
+def _one(settings: Settings, case: Case, repeat: int, scratch: Path
+         ) -> tuple[CaseRun, Review | None]:
+    """One review of one case, as `reviewer review --diff change.diff --dry-run` runs it."""
+    mine = settings.model_copy(update={
+        "diff": str(case.diff), "output": scratch / f"{case.id}.{repeat}.json",
+        "codequality": None, "dry_run": True, "quiet": True, "fail_under": None,
+        "fail_on": None})
+    started = time.monotonic()
+    try:
+        outcome = review.run(mine)
+    except ReviewerError as exc:
+        return CaseRun(case=case.id, repeat=repeat, error=one_line(str(exc), 200),
+                       latency_s=round(time.monotonic() - started, 3)), None
+    done = outcome.review
+    return CaseRun(
+        case=case.id, repeat=repeat,
+        findings=tuple(Found(path=f.path, line=f.line, end_line=f.end_line, side=f.side,
+                             severity=f.severity, rule=f.rule, placed=f.placed,
+                             title=f.title) for f in done.findings),
+        latency_s=round(time.monotonic() - started, 3),
+        tokens=done.usage.prompt_tokens + done.usage.completion_tokens,
+        requests=done.usage.requests, follow_ups=max(0, done.usage.requests - outcome.asked),
+    ), done

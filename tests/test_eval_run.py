@@ -1,0 +1,174 @@
+"""`reviewer eval run | merge | compare` end to end through the real CLI, the model stand-in
+scripted per case so that every figure is known in advance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from reviewer.eval.results import EvalResult
+from tests.conftest import answer, clean_env, finding, run_cli
+from tests.openai_standin import FakeOpenAI, Reply
+
+
+def git(repo: Path, *args: str) -> bytes:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com",
+                           "-c", "init.defaultBranch=main", *args], cwd=repo, check=True,
+                          capture_output=True).stdout
+
+
+def add_case(corpus: Path, name: str, path: str, before: str, after: str, meta: str,
+             defects: str) -> None:
+    """A case whose change.diff is what git prints for before -> after."""
+    work = corpus.parent / f"work-{name}"
+    work.mkdir()
+    git(work, "init", "-q")
+    (work / path).write_text(before)
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "base")
+    (work / path).write_text(after)
+    folder = corpus / "cases" / name
+    folder.mkdir(parents=True)
+    (folder / "change.diff").write_bytes(git(work, "diff"))
+    (folder / "meta.yaml").write_text(meta)
+    (folder / "expected.yaml").write_text(defects)
+
+
+def corpus_of_three(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    add_case(corpus, "alpha", "alpha_calc.py",
+             "def last(xs):\n    return xs[-1]\n",
+             "def last(xs):\n    n = len(xs)\n    return xs[n]\n",
+             "title: off by one\nlanguage: python\nclean: false\n",
+             "defects:\n  - {path: alpha_calc.py, lines: [3, 3], rule: COR-005, "
+             "severity: major, what: indexes past the end}\n")
+    add_case(corpus, "beta", "beta_query.go",
+             "package q\n\nfunc Q(db DB, id string) {\n}\n",
+             "package q\n\nfunc Q(db DB, id string) {\n"
+             "\tdb.Exec(\"DELETE FROM t WHERE id=\" + id)\n}\n",
+             "title: sql\nlanguage: go\nclean: false\n",
+             "defects:\n  - {path: beta_query.go, lines: [4, 4], rule: SEC-001, "
+             "severity: critical, what: SQL built from input}\n")
+    add_case(corpus, "gamma", "gamma_view.js",
+             "function f(a) {\n  return a;\n}\n",
+             "function view(a) {\n  return a;\n}\n",
+             "title: rename\nlanguage: javascript\nclean: true\n", "defects: []\n")
+    return corpus
+
+
+def script(llm: FakeOpenAI) -> None:
+    """alpha: found one line off, plus an info note; beta: a major far from the defect (a
+    false positive, off the diff) and the defect missed; gamma: a minor note (noise)."""
+    answers = {
+        "alpha_calc.py": answer(findings=[
+            finding("alpha_calc.py", 2, "major", rule="COR-005"),
+            finding("alpha_calc.py", 1, "info", rule="RDB-001")]),
+        "beta_query.go": answer(findings=[finding("beta_query.go", 40, "major",
+                                                  rule="COR-001")]),
+        "gamma_view.js": answer(findings=[finding("gamma_view.js", 1, "minor",
+                                                  rule="RDB-001")]),
+    }
+
+    def respond(body: dict[str, Any]) -> Reply:
+        text = body["messages"][-1]["content"]
+        hits = [name for name in answers if f"{name}" in text]
+        assert len(hits) == 1, hits
+        return Reply(content=answers[hits[0]], prompt_tokens=100, completion_tokens=20)
+    llm.responder = respond
+
+
+def eval_run(corpus: Path, llm: FakeOpenAI, out: Path, *args: str,
+             env: dict[str, str] | None = None) -> EvalResult:
+    result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                     "-o", str(out), *args, env=env)
+    assert result.code == 0, result.stderr
+    assert "overall" in result.stdout and "recall 0.50" in result.stdout
+    return EvalResult.model_validate_json(out.read_text())
+
+
+def test_three_cases_give_the_figures_they_were_scripted_for(tmp_path: Path,
+                                                              llm: FakeOpenAI) -> None:
+    script(llm)
+    out = tmp_path / "results.json"
+    got = eval_run(corpus_of_three(tmp_path), llm, out)
+    data = json.loads(out.read_text())
+    assert {"overall", "cases", "by_rule", "model", "spec", "tool_version"} <= set(data)
+    overall = got.overall
+    assert (overall.runs, overall.defects, overall.matched, overall.false_positives,
+            overall.noise, overall.findings) == (3, 2, 1, 1, 2, 4)
+    assert (overall.recall, overall.precision, overall.f1) == (0.5, 0.5, 0.5)
+    assert (overall.rule_accuracy, overall.placement_rate) == (1.0, 0.75)
+    assert (overall.valid_json_first_try, overall.repairs, overall.errors) == (1.0, 0, 0)
+    assert overall.median_tokens == 120
+    cases = {c.id: c.figures for c in got.cases}
+    assert (cases["alpha"].recall, cases["beta"].recall, cases["gamma"].recall) == \
+        (1.0, 0.0, None)
+    assert (cases["beta"].false_positives, cases["gamma"].noise) == (1, 1)
+    assert got.by_rule["SEC-001"].recall == 0.0 and got.by_rule["COR-001"].precision == 0.0
+    assert got.model.name == "m" and "COR-005" in got.spec.rules and got.shard is None
+
+
+def test_shards_merge_into_the_result_of_one_run(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    corpus = corpus_of_three(tmp_path)
+    whole = eval_run(corpus, llm, tmp_path / "all.json")
+    first = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                    "--shard", "1/2", "-o", str(tmp_path / "1.json"))
+    assert first.code == 0, first.stderr
+    # The second part from GitLab's parallel: N variables.
+    second = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                     "-o", str(tmp_path / "2.json"),
+                     env=clean_env(CI_NODE_INDEX="2", CI_NODE_TOTAL="2"))
+    assert second.code == 0, second.stderr
+    parts = [EvalResult.model_validate_json((tmp_path / f"{n}.json").read_text())
+             for n in (1, 2)]
+    assert [[c.id for c in p.cases] for p in parts] == [["alpha", "gamma"], ["beta"]]
+    assert parts[0].shard == "1/2"
+    merged = run_cli("eval", "merge", str(tmp_path / "2.json"), str(tmp_path / "1.json"),
+                     "-o", str(tmp_path / "merged.json"))
+    assert merged.code == 0, merged.stderr
+    joined = EvalResult.model_validate_json((tmp_path / "merged.json").read_text())
+    assert _without_timing(joined) == _without_timing(whole)
+    again = run_cli("eval", "merge", str(tmp_path / "1.json"), str(tmp_path / "1.json"))
+    assert again.code == 2 and "case alpha is in both" in again.stderr
+
+
+def _without_timing(result: EvalResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    for figures in [data["overall"], *data["by_language"].values(),
+                    *(c["figures"] for c in data["cases"])]:
+        figures.pop("median_latency_s")
+    for case in data["cases"]:
+        for run in case["runs"]:
+            run.pop("latency_s")
+    return data
+
+
+def test_repeat_and_compare(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    corpus = corpus_of_three(tmp_path)
+    twice = eval_run(corpus, llm, tmp_path / "a.json", "--repeat", "2", "--concurrency", "2")
+    assert twice.overall.runs == 6 and twice.overall.defects == 4
+    assert twice.spread is not None and twice.spread.recall == 0.0
+    llm.responder = lambda body: Reply(content=answer(findings=[]))
+    none = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                   "--repeat", "2", "-o", str(tmp_path / "b.json"))
+    assert none.code == 0, none.stderr
+    shown = run_cli("eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert shown.code == 0, shown.stderr
+    recall = next(line for line in shown.stdout.splitlines() if line.startswith("│ recall"))
+    assert "0.50" in recall and "0.00" in recall and "-0.50" in recall
+    assert "beyond the runs' spread" in recall
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:
+    corpus = corpus_of_three(tmp_path)
+    for args, words in [(("--shard", "3/2"), "part 3 of 2"), (("--shard", "x"), "I/N")]:
+        result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, *args)
+        assert result.code == 2 and words in result.stderr, result.stderr
+    (tmp_path / "junk.json").write_text("{}")
+    result = run_cli("eval", "compare", str(tmp_path / "junk.json"), str(tmp_path / "junk.json"))
+    assert result.code == 2 and "not an eval result" in result.stderr
+    assert llm.requests == []
