@@ -75,3 +75,25 @@ def test_not_a_corpus(tmp_path: Path) -> None:
         load(tmp_path)
     with pytest.raises(UsageError, match="not an eval corpus"):
         load(tmp_path / "nowhere")
+
+
+# --- the starter corpus in eval/ ------------------------------------------------------
+
+STARTER = Path(__file__).resolve().parent.parent / "eval"
+
+
+def test_the_starter_corpus_is_valid() -> None:
+    from reviewer.spec import bundled_dir, load_dir
+
+    rules = [r.id for r in load_dir(bundled_dir(), "bundled").rules]
+    cases = load(STARTER)
+    assert [p for c in cases for p in problems(c, rules)] == []
+    assert len(cases) >= 36
+    per_rule = {r: sum(d.rule == r for c in cases for d in c.defects) for r in rules}
+    assert min(per_rule.values()) >= 2, per_rule
+    languages = {c.meta.language for c in cases}
+    assert {"python", "go", "java"} <= languages and languages & {"javascript", "typescript"}
+    assert sum(c.meta.clean for c in cases) * 3 >= len(cases)
+    tags = [t for c in cases for t in c.meta.tags]
+    assert tags.count("prompt-injection") >= 3
+    assert "off-by-one" in tags and "concurrency" in tags
