@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from reviewer import __version__, check, coverage, diff, prompt, secrets, spec
+from reviewer import __version__, check, coverage, diff, prompt, rerun, secrets, spec
 from reviewer.config import Settings
 from reviewer.model import (
     Finding,
@@ -18,6 +18,7 @@ from reviewer.model import (
     Review,
     SkippedFile,
     SpecInfo,
+    Verdict,
 )
 
 if TYPE_CHECKING:  # in annotations only: a local review never imports python-gitlab
@@ -43,6 +44,7 @@ class Read:
     answered: Sequence[tuple[prompt.Request, ModelAnswer]]
     not_reviewed: Sequence[diff.Skipped]  # limits: GitLab's size, the budget, model failures
     secrets: Sequence[Finding] = ()  # one per secret the change adds, whatever the model says
+    split: rerun.Split | None = None  # --incremental: files and findings carried over
 
     @property
     def reviewed(self) -> dict[str, diff.FileDiff]:
@@ -58,21 +60,25 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     the coverage that says how much of the change was read."""
     ids = frozenset(r.id for r in rules.rules)
     answers = [a for _, a in read.answered]
+    carried = read.split.carried if read.split else {}
     placed = check.merge_identical(
-        [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings])
+        [check.place(check.cite(f, ids), read.sent) for a in answers for f in a.findings]
+        + (read.split.findings if read.split else []))
     # Every file was scanned for secrets in full, sent to the model or not.
     parsed = {file.path: file for file in read.files}
     ours = [check.place(f, parsed) for f in read.secrets]
     findings = check.outside_change(secrets.merge(ours, placed), _paths(source.changes))
     counted = check.in_change(findings)  # invented files neither cap, decide nor gate
     weights = [r.changed for r, _ in read.answered]  # a split file counts once in all
-    covered = coverage.measure(read.reviewed, policy, read.not_reviewed, parsed)
-    score = check.cap_score(check.merge_score(answers, weights), counted)
+    covered = coverage.measure(read.reviewed | carried, policy, read.not_reviewed, parsed)
+    score = check.cap_score(_score(answers, weights, read.split), counted)
     verdict = check.incomplete_verdict(
-        check.consistent_verdict(check.merge_verdict(answers), counted), covered.complete)
+        check.consistent_verdict(_verdict(answers, read.split), counted), covered.complete)
     # Requests often answer with the same words: each summary once, in order.
     summary = "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers if a.summary.strip()))
-    if not answers:
+    if not answers and carried and read.split and read.split.earlier:
+        summary = read.split.earlier.summary  # nothing changed that needed a new look
+    elif not answers:
         summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
     notice = coverage.incomplete_notice(covered)
     summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
@@ -87,7 +93,35 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
         files_reviewed=list(read.reviewed),
         skipped_files=[SkippedFile(path=s.path, reason=s.reason) for s in policy],
         coverage=covered, usage=model.usage, timings={},
+        rerun=read.split.rerun if read.split else None,
     )
+
+
+def _score(answers: Sequence[ModelAnswer], weights: Sequence[int], split: rerun.Split | None
+           ) -> int | None:
+    """The score of the whole merge request: this run's answers, and in an incremental run the
+    earlier score for the files carried over, weighted by their changed lines."""
+    now = check.merge_score(answers, weights)
+    earlier = split.earlier.score if split and split.earlier and split.carried else None
+    if earlier is None:
+        return now
+    if now is None:
+        return earlier
+    done = sum(w or 1 for w in weights)
+    kept = sum(f.changed_lines or 1 for f in split.carried.values()) if split else 0
+    return check.clamp(round((now * done + earlier * kept) / (done + kept)))
+
+
+def _verdict(answers: Sequence[ModelAnswer], split: rerun.Split | None) -> Verdict:
+    """The strictest of this run's verdicts and, for files carried over, the earlier one's (a
+    request for changes only as "comment": the findings, carried over or new, decide whether
+    changes are still asked for)."""
+    if split and split.earlier and split.carried:
+        kept: Verdict = "comment" if split.earlier.verdict == "request_changes" else \
+            split.earlier.verdict
+        earlier = ModelAnswer(score=0, verdict=kept, summary="")
+        return check.merge_verdict([*answers, earlier])
+    return check.merge_verdict(answers)
 
 
 def _paths(changes: Sequence[diff.Change]) -> frozenset[str]:

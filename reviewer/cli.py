@@ -133,6 +133,12 @@ def review(
     inline: Annotated[bool | None, _opt("Post findings as threads on their diff lines "
                                         "(default: on).", "REVIEWER_INLINE", OUTPUT,
                                         "--inline/--no-inline")] = None,
+    incremental: Annotated[bool | None, _opt("Ask the model only about the files changed "
+                                             "since the last review of the merge request and "
+                                             "carry the other findings over (default: on in "
+                                             "CI); --full reviews every file",
+                                             "REVIEWER_INCREMENTAL", OUTPUT,
+                                             "--incremental/--full")] = None,
     max_inline: Annotated[int | None, _opt("Most findings posted inline, most severe first; "
                                            "the rest go into the summary (default: 20)",
                                            "REVIEWER_MAX_INLINE", OUTPUT, "--max-inline")] = None,

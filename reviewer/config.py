@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     allow_incomplete: bool = Field(False, validation_alias=_env("REVIEWER_ALLOW_INCOMPLETE"))
 
     inline: bool = Field(True, validation_alias=_env("REVIEWER_INLINE"))
+    incremental: bool | None = Field(None, validation_alias=_env("REVIEWER_INCREMENTAL"))
     max_inline: int = Field(20, ge=0, validation_alias=_env("REVIEWER_MAX_INLINE"))
     codequality: Path | None = Field(None, validation_alias=_env("REVIEWER_CODEQUALITY"))
 
@@ -162,6 +163,12 @@ class Settings(BaseSettings):
             return f"[{self.output.as_posix()}]({self.ci_job_url}/artifacts/file/" \
                    f"{self.output.as_posix()})"
         return f"`{self.output.as_posix()}`"
+
+    @property
+    def incremental_on(self) -> bool:
+        """Build on the earlier review of the merge request (--incremental): as set, else on
+        in CI, where every push runs a review; --full turns it off."""
+        return self.incremental if self.incremental is not None else self.in_ci
 
     @property
     def in_gitlab_ci(self) -> bool:

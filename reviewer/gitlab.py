@@ -207,6 +207,27 @@ class GitLab:
         # GitLab before 15.7 has no /diffs; /changes is its (deprecated) predecessor.
         return list(mr.changes()["changes"])
 
+    def since(self, project_id: int, old: str, new: str) -> list[Change] | None:
+        """The files changed from commit old to commit new, or None when old is no ancestor of
+        new (a force-push or a rebase; GitLab no longer knows old, or the two share no
+        history): GET .../repository/merge_base?refs[]=old&refs[]=new, then
+        GET .../repository/compare?from=old&to=new&straight=true. A compare that timed out is
+        None too: a full review is always safe."""
+        with self._errors("compare the commits since the last review"):
+            project = self.gl.projects.get(project_id, lazy=True)
+            try:
+                base = project.repository_merge_base([old, new])
+            except gitlab.GitlabGetError as exc:
+                if exc.response_code in (400, 404):  # an unknown ref; no common history
+                    return None
+                raise
+            if not isinstance(base, dict) or base.get("id") != old:
+                return None
+            found = project.repository_compare(old, new, straight=True)
+        if not isinstance(found, dict) or found.get("compare_timeout"):
+            return None
+        return [_change(d) for d in found.get("diffs") or []]
+
     def _mr(self, project_id: int, iid: int) -> Any:
         return self.gl.projects.get(project_id, lazy=True).mergerequests.get(iid, lazy=True)
 

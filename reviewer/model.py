@@ -192,6 +192,20 @@ class Usage(BaseModel):
     requests: int = 0
 
 
+class Rerun(BaseModel):
+    """How this run builds on the earlier review of the merge request (incremental reviews)."""
+
+    mode: Literal["full", "incremental"]
+    since_sha: str | None = Field(default=None, description="The head commit the earlier "
+                                  "review read; the model was asked only about files changed "
+                                  "since.")
+    reason: str | None = Field(default=None, description="Why this run reviewed in full.")
+    files_carried_over: list[str] = Field(default_factory=list, description="Files unchanged "
+                                          "since the earlier review: their findings were "
+                                          "carried over without a model request.")
+    findings_carried_over: int = 0
+
+
 class Review(BaseModel):
     """The review artifact, review.json (schema_version 1)."""
 
@@ -211,3 +225,5 @@ class Review(BaseModel):
     coverage: Coverage = Field(default_factory=Coverage)
     usage: Usage
     timings: dict[str, float]
+    rerun: Rerun | None = Field(default=None, description="Null for a local review or "
+                                "without --incremental.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reviewer import identity, inline
+from reviewer import identity, inline, state
 from reviewer.diff import FileDiff
 from reviewer.errors import PositionRejected, ReviewerError, UsageError
 from reviewer.model import PlacedFinding, Review
@@ -129,9 +129,14 @@ def write_codequality(review: Review, path: Path, files: Mapping[str, FileDiff])
 
 
 def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, FileDiff],
-         max_inline: int, inline_on: bool, artifact: str = "review.json") -> Posted:
+         max_inline: int, inline_on: bool, artifact: str = "review.json",
+         touched: frozenset[str] = frozenset()) -> Posted:
     """Post new findings inline, resolve gone ones, then create or edit the summary
-    (artifact: where the summary says the full review.json is)."""
+    (artifact: where the summary says the full review.json is; touched: the anchors of
+    earlier findings on lines the new commits changed, whose threads close as fixed).
+
+    Only threads the token's user started are read; one a person resolved is never reopened
+    or posted again, and no thread is ever edited: a gone finding's thread gets a reply."""
     notes = client.our_notes(mr.project_id, mr.iid)
     threads = [inline.Thread(n.discussion_id, mark, n.resolved) for n in notes
                if (mark := identity.read_marker(n.body))]
@@ -140,12 +145,16 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
     posted = {f.fingerprint for f, key in zip(plan.post, plan.keys, strict=True)
               if _post_inline(client, mr, f, key, files, refs)}
     for thread in plan.resolve:
+        fixed = thread.mark.anchor is not None and thread.mark.anchor in touched
+        said = "Fixed in" if fixed else "No longer reported at"
         client.reply_and_resolve(mr.project_id, mr.iid, thread.discussion_id,
-                                 f"No longer reported at {mr.head_sha[:12]}.")
+                                 f"{said} {mr.head_sha[:12]}.")
     report = InlineReport(
         inline=plan.inline(posted | {f.fingerprint for f in plan.known}), new=len(posted),
         resolved=len(plan.resolve), rejected=len(plan.post) - len(posted))
-    body = summary_note(review, report, artifact)
+    ours = [f for f in review.findings if f.in_change]
+    anchors = [k.anchor for k in identity.keys(ours, files)]
+    body = summary_note(review, report, artifact, state.block(review, anchors))
     summary = next((n for n in notes if n.body.startswith(MARKER)), None)
     if summary:
         client.update_note(mr.project_id, mr.iid, summary.note_id, body)

@@ -150,8 +150,9 @@ def _heading(review: Review) -> str:
 
 
 def summary_note(review: Review, report: InlineReport | None = None,
-                 artifact: str = "review.json") -> str:
-    """The body of the one summary discussion on the merge request.
+                 artifact: str = "review.json", state: str = "") -> str:
+    """The body of the one summary discussion on the merge request (state: the hidden line
+    the next run builds on, reviewer/state.py; it ends the note).
 
     Bounded far below GitLab's 1,000,000-character note limit: each part has a budget, the
     most severe findings come first, and what does not fit is counted and left to review.json
@@ -170,6 +171,7 @@ def summary_note(review: Review, report: InlineReport | None = None,
     lines += _listing("About files not in this change", [
         f"{code(location(f))} {f.severity}: {cell(clip(f.title, MAX_TITLE))}" for f in elsewhere],
         left_out)
+    lines += _rerun(review, left_out)
     lines += _listing("Not reviewed", _by_reason(review.coverage.not_reviewed), left_out)
     lines += _listing("Skipped by policy", [f"{code(s.path)} ({cell(s.reason)})"
                                             for s in review.skipped_files], left_out)
@@ -177,7 +179,25 @@ def summary_note(review: Review, report: InlineReport | None = None,
               _json_block(review, artifact), "", "</details>"]
     notice = [f"_Too long for one note: {'; '.join(left_out)} left out here. The whole review "
               f"is in {artifact}._", ""] if left_out else []
-    return "\n".join([MARKER, _heading(review), "", *notice, *lines])
+    return "\n".join([MARKER, _heading(review), "", *notice, *lines,
+                      *(["", state] if state else [])])
+
+
+def _rerun(review: Review, left_out: list[str]) -> list[str]:
+    """With --incremental: why a full review, the files this run reviewed and those whose
+    findings were carried over, with counts."""
+    rerun = review.rerun
+    if rerun is None:
+        return []
+    lines = [f"_{inert(clip(rerun.reason, MAX_TITLE))}._", ""] if rerun.reason else []
+    since = f" since {code(rerun.since_sha[:12])}" if rerun.since_sha else ""
+    lines += _listing(f"Reviewed in this run{since} ({len(review.files_reviewed)} file(s))",
+                      [code(p) for p in review.files_reviewed], left_out)
+    carried = rerun.files_carried_over
+    lines += _listing(f"Carried over, unchanged{since} ({len(carried)} file(s), "
+                      f"{rerun.findings_carried_over} finding(s))",
+                      [code(p) for p in carried], left_out)
+    return lines
 
 
 def _footer(review: Review) -> str:

@@ -20,6 +20,7 @@ from reviewer import (
     progress,
     prompt,
     publish,
+    rerun,
     secrets,
     spec,
     spec_project,
@@ -64,17 +65,19 @@ def run(settings: Settings) -> Outcome:
     rules, notes = _rules(settings, client, source)
     files, skipped = diff.select(source.changes, settings.exclude, settings.max_file_bytes)
     files, found, context = _redacted(settings, rules, files, source.context)
-    max_input, max_output, sized = _budget(settings) if files else (
+    split = _split(settings, client, source, rules, files)
+    ask = split.review if split else files  # --incremental: what changed since the last run
+    max_input, max_output, sized = _budget(settings) if ask else (
         settings.max_input_tokens, settings.max_output_tokens, False)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
-    requests, too_big = prompt.build(files, rules, context, max_input, tag)
+    requests, too_big = prompt.build(ask, rules, context, max_input, tag)
     if any(r.condensed for r in requests):
         _say_condensed(rules, max_input, sized)
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
-    by_path = {f.path: f for f in files if f.path not in unsent}
+    by_path = {f.path: f for f in ask if f.path not in unsent}
     log.info("%d file(s) to review (%d too large for a request), %d skipped by policy, %d "
-             "rule(s) from %s, %d request(s) to %s on %s", len(files), len(too_big),
+             "rule(s) from %s, %d request(s) to %s on %s", len(ask), len(too_big),
              sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
     warm.join()
@@ -90,11 +93,13 @@ def run(settings: Settings) -> Outcome:
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
-    read = Read(files, by_path, answered, limits, found)
+    read = Read(files, by_path, answered, limits, found, split)
     review = artifact.assemble(settings, source, rules, read,
                       [s for s in skipped if not s.limit], model, notes
                       ).model_copy(update={"timings": timings})
-    posted = _publish(settings, client, source, review, by_path)
+    carried = split.carried if split else {}
+    posted = _publish(settings, client, source, review, by_path | carried,
+                      split.touched if split else frozenset())
     gate = check.gate(review.score, check.in_change(review.findings), settings.fail_under,
                       settings.fail_on)
     return Outcome(review, posted, gate, incomplete=not review.coverage.complete,
@@ -123,8 +128,20 @@ def _check_outputs(settings: Settings) -> None:
                              "report would replace the review; give each its own file")
 
 
+def _split(settings: Settings, client: GitLab | None, source: Source, rules: spec.Spec,
+           files: list[diff.FileDiff]) -> rerun.Split | None:
+    """--incremental: the files changed since the earlier review of the merge request, and
+    the findings of the others carried over (None: every file, as without an earlier run)."""
+    if not (settings.incremental_on and client and source.mr):
+        return None
+    from reviewer import earlier
+
+    return earlier.plan(client, source.mr, rules, settings.model, files)
+
+
 def _publish(settings: Settings, client: GitLab | None, source: Source, review: Review,
-             by_path: dict[str, diff.FileDiff]) -> publish.Posted | None:
+             by_path: dict[str, diff.FileDiff], touched: frozenset[str]
+             ) -> publish.Posted | None:
     """Files first (review.json before anything is posted), then the merge request."""
     publish.write_artifact(review, settings.output)
     if settings.codequality:
@@ -136,7 +153,7 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
         else client
     try:
         return publish.post(poster, source.mr, review, by_path, settings.max_inline,
-                            settings.inline, settings.artifact)
+                            settings.inline, settings.artifact, touched)
     except GitLabError as exc:
         # The review itself is not lost: say where it is, so a retry or a person can use it.
         raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None

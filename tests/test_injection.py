@@ -15,6 +15,7 @@ import pytest
 
 from reviewer.model import Review
 from reviewer.render import FINDING_ID, MARKER
+from reviewer.state import STATE_RE
 from tests.conftest import TOKEN, answer, clean_env, finding, run_cli
 from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI, Reply
@@ -93,7 +94,8 @@ def assert_shown_only(body: str) -> None:
     """GitLab would only show this note: no command line, only our HTML, tables intact."""
     assert column_zero_commands(body) == []
     html = raw_html(body)
-    assert [h for h in html if h not in OURS and not FINDING_ID.fullmatch(h)] == [], html
+    assert [h for h in html if h not in OURS and not FINDING_ID.fullmatch(h)
+            and not STATE_RE.fullmatch(h)] == [], html
     assert all(cells == 4 for cells in table_rows(body))
 
 
