@@ -43,14 +43,12 @@ def _plan(client: GitLab, mr: MergeRequest, rules: spec.Spec, model: str,
         return rerun.full(files, f"full review: the earlier review cannot be read ({exc})")
     if earlier is None:
         return rerun.full(files, NO_STATE if summary else None)
-    why = rerun.start_over(earlier, model, [r.id for r in rules.rules], rules.commit)
-    if why:
-        return rerun.full(files, why)
     try:
         since = client.since(mr.project_id, earlier.head_sha, mr.head_sha)
     except GitLabError as exc:
         return rerun.full(files, "full review: the commits since the last review could not "
                           f"be compared ({exc})")
-    if since is None:
+    if since is None:  # first: a rebase also moves the base a spec folder is read at
         return rerun.full(files, rerun.not_in_history(earlier, mr.base_sha))
-    return rerun.split(files, earlier, since)
+    why = rerun.start_over(earlier, model, [r.id for r in rules.rules], rules.commit)
+    return rerun.full(files, why) if why else rerun.split(files, earlier, since)

@@ -192,7 +192,9 @@ def _rerun(review: Review, left_out: list[str]) -> list[str]:
     lines = [f"_{inert(clip(rerun.reason, MAX_TITLE))}._", ""] if rerun.reason else []
     since = f" since {code(rerun.since_sha[:12])}" if rerun.since_sha else ""
     lines += _listing(f"Reviewed in this run{since} ({len(review.files_reviewed)} file(s))",
-                      [code(p) for p in review.files_reviewed], left_out)
+                      [code(p) for p in review.files_reviewed], left_out) or (
+        [f"**Reviewed in this run{since}:** no file changed that needs review", ""]
+        if rerun.mode == "incremental" else [])
     carried = rerun.files_carried_over
     lines += _listing(f"Carried over, unchanged{since} ({len(carried)} file(s), "
                       f"{rerun.findings_carried_over} finding(s))",

@@ -40,7 +40,7 @@ NON_DEFAULTS: dict[str, Any] = {
     "fail_under": "60", "fail_on": "critical", "exclude": "docs/**,*.md",
     "allow_failure": [4], "when": "manual", "review_drafts": True,
     "manual_pipelines": False, "extra_args": "--max-input-tokens 12000", "deadline": "45m",
-    "concurrency": 8,
+    "concurrency": 8, "incremental": "false",
 }
 BLOCK = re.compile(r"\$\[\[(.*?)\]\]")
 INPUT = re.compile(r"\s*inputs\.([A-Za-z0-9_-]+)\s*")
@@ -179,6 +179,7 @@ def test_component_job_validates_against_gitlab_schema_after_interpolation(
     assert job["variables"]["REVIEWER_FAIL_ON"] == given.get("fail_on", "")
     assert job["variables"]["REVIEWER_DEADLINE"] == given.get("deadline", "30m")
     assert job["variables"]["REVIEWER_CONCURRENCY"] == given.get("concurrency", 4)
+    assert job["variables"]["REVIEWER_INCREMENTAL"] == given.get("incremental", "true")
     assert job["script"][-1].split() == ["reviewer", "review",
                                          *given.get("extra_args", "").split()]
 

@@ -148,7 +148,8 @@ def test_five_pushes_ask_only_what_changed_close_fixed_threads_and_never_duplica
     # Push 6 changes nothing the review reads again (the same head): no model request.
     _, asked = h.review()
     assert asked == set()
-    assert "(0 file(s)" not in h.summary() and "(3 file(s), 1 finding(s))" in h.summary()
+    assert "no file changed that needs review" in h.summary()
+    assert "(3 file(s), 1 finding(s)):** `a.py`, `b.py`, `c.py`" in h.summary()
     assert len(h.threads()) == 3
 
 
@@ -184,4 +185,17 @@ def test_an_unreadable_earlier_review_means_a_full_review_that_says_why(
     assert "full review: the earlier review cannot be read (its state is damaged)" in \
         h.summary()
     assert "cannot be read" in result.stderr
+    assert h.threads() == {"Shell injection": (False, [])}
+
+
+def test_another_model_reviews_in_full_and_says_why(history: History) -> None:
+    h = history
+    h.said = {"a.py": [SHELL]}
+    h.review()
+    h.push({"b.py": B3})
+
+    _, asked = h.review("--model", "other")
+
+    assert asked == {"a.py", "b.py", "c.py"}
+    assert "full review: the model changed since the last review" in h.summary()
     assert h.threads() == {"Shell injection": (False, [])}
