@@ -74,14 +74,8 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     score = check.cap_score(_score(answers, weights, read.split), counted)
     verdict = check.incomplete_verdict(
         check.consistent_verdict(_verdict(answers, read.split), counted), covered.complete)
-    # Requests often answer with the same words: each summary once, in order.
-    summary = "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers if a.summary.strip()))
-    if not answers and carried and read.split and read.split.earlier:
-        summary = read.split.earlier.summary  # nothing changed that needed a new look
-    elif not answers:
-        summary = "" if read.not_reviewed else coverage.nothing_to_review(policy)
     notice = coverage.incomplete_notice(covered)
-    summary = "\n\n".join(p for p in (notice, *notes, summary) if p)
+    summary = "\n\n".join(p for p in (notice, *notes, _summary(answers, read, policy)) if p)
     return Review(
         generated_at=datetime.now(UTC), tool_version=__version__,
         merge_request=_mr_info(source.mr, settings.redact), local=_local_info(source.local),
@@ -95,6 +89,17 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
         coverage=covered, usage=model.usage, timings={},
         rerun=read.split.rerun if read.split else None,
     )
+
+
+def _summary(answers: Sequence[ModelAnswer], read: Read, policy: Sequence[diff.Skipped]) -> str:
+    """The answers' summaries, each once in order (requests often answer with the same words);
+    without answers, the earlier review's when files were carried over, else why none."""
+    if answers:
+        return "\n\n".join(dict.fromkeys(a.summary.strip() for a in answers
+                                          if a.summary.strip()))
+    if read.split and read.split.carried and read.split.earlier:
+        return read.split.earlier.summary  # nothing changed that needed a new look
+    return "" if read.not_reviewed else coverage.nothing_to_review(policy)
 
 
 def _score(answers: Sequence[ModelAnswer], weights: Sequence[int], split: rerun.Split | None

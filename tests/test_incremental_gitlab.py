@@ -48,6 +48,7 @@ class History:
                                            head_sha=self.head)
         self.said: dict[str, list[dict[str, Any]]] = {}  # what the model reports, by file
         self.asked: list[list[str]] = []  # the files of each model request
+        self.requests = 0  # model requests of the last run
         llm.responder = self._answer
 
     def _answer(self, body: dict[str, Any]) -> str:
@@ -72,6 +73,7 @@ class History:
         result = run_cli("review", "--incremental", *args,
                          env=env(self.gitlab, self.llm, self.mr, self.tmp))
         assert result.code in (0, 3), result.stderr
+        self.requests = len(self.asked) - before
         return result, {p for paths in self.asked[before:] for p in paths}
 
     def threads(self) -> dict[str, tuple[bool, list[str]]]:
@@ -105,7 +107,7 @@ def test_five_pushes_ask_only_what_changed_close_fixed_threads_and_never_duplica
     h.said = {"c.py": [LEAK]}
     second = h.push({"a.py": A2})
     result, asked = h.review("--fail-on", "major")
-    assert asked == {"a.py"}
+    assert asked == {"a.py"} and h.requests == 1
     assert h.threads()["Shell injection"] == (True, [f"Fixed in {second[:12]}."])
     assert h.threads()["Loop on one line"] == (False, [])
     body = h.summary()
@@ -117,7 +119,7 @@ def test_five_pushes_ask_only_what_changed_close_fixed_threads_and_never_duplica
     # Push 3 touches b.py away from its finding, which the model no longer reports.
     third = h.push({"b.py": B3})
     _, asked = h.review()
-    assert asked == {"b.py"}
+    assert asked == {"b.py"} and h.requests == 1
     assert h.threads()["Loop on one line"] == (True, [f"No longer reported at {third[:12]}."])
     assert h.threads()["File never closed"] == (False, [])
     state = read_state(h.summary())
@@ -147,7 +149,7 @@ def test_five_pushes_ask_only_what_changed_close_fixed_threads_and_never_duplica
 
     # Push 6 changes nothing the review reads again (the same head): no model request.
     _, asked = h.review()
-    assert asked == set()
+    assert asked == set() and h.requests == 0
     assert "no file changed that needs review" in h.summary()
     assert "(3 file(s), 1 finding(s)):** `a.py`, `b.py`, `c.py`" in h.summary()
     assert len(h.threads()) == 3
