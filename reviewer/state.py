@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from reviewer.model import PlacedFinding, Review, Verdict
 
 VERSION = "v1"
-MAX_STATE_CHARS = 300_000  # of the encoded line, far below a note's 1,000,000 characters
+MAX_STATE_CHARS = 200_000  # of the encoded line: with the other parts, below 1,000,000
 MAX_JSON_BYTES = 8_000_000  # decompressed: a small line cannot expand into gigabytes
 MAX_SUMMARY = 20_000
 STATE_RE = re.compile(r"^<!-- reviewer:state (?P<version>v\d+) (?P<data>[A-Za-z0-9+/=]*) -->$",
