@@ -67,7 +67,7 @@ _CQ = {0x07: "a", 0x08: "b", 0x09: "t", 0x0A: "n", 0x0B: "v", 0x0C: "f", 0x0D: "
 class Recorded:
     method: str
     path: str  # as sent, still URL-encoded (e.g. /api/v4/projects/group%2Fproj)
-    query: dict[str, str]
+    query: dict[str, Any]  # a value, or a list for a `name[]` parameter
     body: dict[str, Any] | None
     auth: str  # "private" | "job" | "none"; token values are deliberately never kept
     at: float = field(default_factory=time.monotonic, compare=False)  # when it arrived
@@ -137,7 +137,7 @@ class _MergeRequest:
 @dataclass
 class _Request:
     params: dict[str, str]
-    query: dict[str, str]
+    query: dict[str, Any]  # a value, or a list for a `name[]` parameter
     body: Json
     user: Json | None  # None when authenticated by a CI job token
 
@@ -302,7 +302,8 @@ def _label(name: str) -> str:
 
 def _git_section(file: Json) -> str:
     """One file of `git diff --full-index` output, rebuilt from its GitLab diff object."""
-    old, new, body = file["old_path"], file["new_path"], file["diff"]
+    old, new = file["old_path"], file["new_path"]
+    body: str = file["diff"]
     a_mode, b_mode = file["a_mode"], file["b_mode"]
     lines = [f"diff --git {git_quote('a/' + old)} {git_quote('b/' + new)}"]
     if file["new_file"]:
@@ -744,7 +745,7 @@ class FakeGitLab:
         self, method: str, target: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, bytes, dict[str, str]]:
         split = urlsplit(target)
-        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        query: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
         # Grape reads `refs[]=a&refs[]=b` as a list (GET .../repository/merge_base).
         query |= {k: [v for n, v in parse_qsl(split.query) if n == k] for k in query
                   if k.endswith("[]")}
@@ -787,7 +788,7 @@ class FakeGitLab:
                 raise _HTTPError(status, {"message": f"{status} injected failure"})
 
     def _dispatch(
-        self, method: str, path: str, query: dict[str, str], body: Json, headers: dict[str, str]
+        self, method: str, path: str, query: dict[str, Any], body: Json, headers: dict[str, str]
     ) -> Result:
         for verb, pattern, handler, job_ok in _ROUTES:
             found = pattern.fullmatch(path)
@@ -798,7 +799,7 @@ class FakeGitLab:
         raise _HTTPError(404, {"error": "404 Not Found"})
 
     def _paginate(
-        self, items: list[Any], path: str, query: dict[str, str]
+        self, items: list[Any], path: str, query: dict[str, Any]
     ) -> tuple[list[Any], dict[str, str]]:
         per_page = min(max(_as_int(query.get("per_page"), 20), 1), 100)
         page = max(_as_int(query.get("page"), 1), 1)
@@ -1032,7 +1033,8 @@ def _merge_base(store: _Store, req: _Request) -> Result:
     """GET /projects/:id/repository/merge_base?refs[]=a&refs[]=b: the common ancestor's
     commit; 400 "Could not find ref: x" for an unknown ref, 404 "Merge Base Not Found" for
     refs with no common history (lib/api/repositories.rb)."""
-    repo, refs = _repo(store, req), req.query.get("refs[]") or []
+    repo = _repo(store, req)
+    refs: list[str] = req.query.get("refs[]") or []
     if len(refs) < 2:
         raise _HTTPError(400, {"message": "Provide at least 2 refs"})
     unknown = [r for r in refs if _commit(repo, r) is None]
