@@ -161,6 +161,9 @@ def test_repeat_and_compare(tmp_path: Path, llm: FakeOpenAI) -> None:
     recall = next(line for line in shown.stdout.splitlines() if line.startswith("│ recall"))
     assert "0.50" in recall and "0.00" in recall and "-0.50" in recall
     assert "beyond the runs' spread" in recall
+    cor = next(line for line in shown.stdout.splitlines() if line.startswith("│ COR-005"))
+    assert [cell.strip() for cell in cor.split("│")[1:7]] == \
+        ["COR-005", "1.00", "0.00", "-1.00", "0", "0"]
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:

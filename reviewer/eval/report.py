@@ -58,9 +58,26 @@ def _summary(overall: Figures, spread: Spread | None) -> str:
     return line
 
 
-def compare(a: EvalResult, b: EvalResult, names: tuple[str, str]) -> Table:
-    """The overall figures of two results side by side, with B - A; a change larger than
-    the runs' own spread (both run with --repeat) is flagged."""
+def compare(a: EvalResult, b: EvalResult, names: tuple[str, str]) -> Group:
+    """The overall figures of two results side by side, with B - A (a change larger than the
+    runs' own spread, both run with --repeat, is flagged), then each rule's."""
+    return Group(_overall(a, b, names), _rules(a, b))
+
+
+def _rules(a: EvalResult, b: EvalResult) -> Table:
+    table = Table(title="by rule")
+    for column in ("rule", "recall A", "recall B", "B - A", "false pos. A", "false pos. B"):
+        table.add_column(column, justify="left" if column == "rule" else "right")
+    for rule in sorted(set(a.by_rule) | set(b.by_rule)):
+        fa, fb = a.by_rule.get(rule, Figures()), b.by_rule.get(rule, Figures())
+        delta = None if fa.recall is None or fb.recall is None else fb.recall - fa.recall
+        table.add_row(rule, rate(fa.recall), rate(fb.recall),
+                      NONE if delta is None else f"{delta:+.2f}", str(fa.false_positives),
+                      str(fb.false_positives))
+    return table
+
+
+def _overall(a: EvalResult, b: EvalResult, names: tuple[str, str]) -> Table:
     table = Table(title=f"A: {names[0]} ({a.model.name}, {a.spec.source})   "
                         f"B: {names[1]} ({b.model.name}, {b.spec.source})")
     for column in ("figure", "A", "B", "B - A", ""):
