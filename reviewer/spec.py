@@ -320,12 +320,30 @@ def _clone_message(url: str, ref: str | None, exc: GitCommandError,
 
 def from_settings(settings: Settings) -> Spec:
     """The rules a run uses, cloned with the right credential when the spec is a URL."""
+    if settings.spec_ref and settings.spec and not is_url(settings.spec):
+        raise SpecError("--spec-ref applies to a git URL, but --spec is a directory")
+    return load(settings.spec, settings.spec_ref, settings.spec_dir, _credential_for(settings))
+
+
+@contextmanager
+def local_copy(settings: Settings) -> Iterator[tuple[Spec, Settings]]:
+    """The rules of settings, and settings that read the same rules from disk while the block
+    runs: a spec URL is cloned once for many runs (reviewer eval), not once per run."""
+    source = settings.spec
+    if source is None or not is_url(source):
+        yield from_settings(settings), settings
+        return
+    with cloned(source, settings.spec_ref, _credential_for(settings)(source)) as path:
+        rules = load_dir(path / (settings.spec_dir or ""), strip_userinfo(source),
+                         settings.spec_ref, _commit_of(path))
+        yield rules, settings.model_copy(update={"spec": str(path), "spec_ref": None})
+
+
+def _credential_for(settings: Settings) -> Callable[[str], Credential | None]:
     def credential(url: str) -> Credential | None:
         return clone_credential(url, reveal(settings.spec_token), reveal(settings.ci_job_token),
                                 settings.ci_server_host)
-    if settings.spec_ref and settings.spec and not is_url(settings.spec):
-        raise SpecError("--spec-ref applies to a git URL, but --spec is a directory")
-    return load(settings.spec, settings.spec_ref, settings.spec_dir, credential)
+    return credential
 
 
 def load(source: str | None, ref: str | None, subdir: str | None,

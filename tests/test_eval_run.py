@@ -175,3 +175,26 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> Non
     result = run_cli("eval", "compare", str(tmp_path / "junk.json"), str(tmp_path / "junk.json"))
     assert result.code == 2 and "not an eval result" in result.stderr
     assert llm.requests == []
+
+
+def test_a_spec_url_is_cloned_once_for_all_cases(tmp_path: Path, llm: FakeOpenAI) -> None:
+    import shutil
+
+    from reviewer.spec import bundled_dir
+    from tests.git_http_standin import GitHTTP
+
+    script(llm)
+    source = tmp_path / "spec-src"
+    shutil.copytree(bundled_dir(), source)
+    git(source, "init", "-q")
+    git(source, "add", ".")
+    git(source, "commit", "-qm", "rules")
+    with GitHTTP(tmp_path / "served", {"oauth2": "spec-token"}) as server:
+        url = server.publish(source)
+        got = eval_run(corpus_of_three(tmp_path), llm, tmp_path / "r.json", "--spec", url,
+                       env=clean_env(REVIEWER_SPEC_TOKEN="spec-token"))
+        clones = [r for r in server.requests if r.path.endswith("/info/refs") and
+                  r.status == 200]
+    assert len(clones) == 1
+    assert got.spec.source == url and got.spec.commit and "COR-005" in got.spec.rules
+    assert got.overall.recall == 0.5

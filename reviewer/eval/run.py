@@ -63,14 +63,15 @@ def _checked(index: int, total: int, name: str) -> Shard:
 def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: int,
         shard: Shard, advance: Callable[[CaseRun], None] = lambda r: None) -> EvalResult:
     """Review the shard's cases repeat times each, settings.concurrency at once."""
-    rules = spec.from_settings(settings)  # a spec that does not load fails before any request
     mine = shard.take(cases)
     jobs = [(c, n) for n in range(repeat) for c in mine]
-    with tempfile.TemporaryDirectory(prefix="reviewer-eval-") as scratch, \
+    # The spec loads (a bad one fails) before any request, and a spec URL is cloned once.
+    with spec.local_copy(settings) as (rules, on_disk), \
+            tempfile.TemporaryDirectory(prefix="reviewer-eval-") as scratch, \
             ThreadPoolExecutor(max_workers=settings.concurrency,
                                thread_name_prefix="case") as pool:
         def one(job: tuple[Case, int]) -> tuple[CaseRun, Review | None]:
-            done = _one(settings, job[0], job[1], Path(scratch))
+            done = _one(on_disk, job[0], job[1], Path(scratch))
             advance(done[0])
             return done
         outcomes = list(pool.map(one, jobs))
