@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -95,7 +96,7 @@ def _run(settings: Settings, corpus: Path, repeat: int, tolerance: int, shard: s
     _logging(settings)
     part = parse_shard(shard, settings)
     cases = cases_of.load(corpus)
-    with _Progress(len(part.take(cases)) * repeat, settings.quiet) as bar:
+    with _Progress(len(part.take(cases)) * repeat, settings.quiet, settings.in_ci) as bar:
         result = run_cases(settings, cases, repeat=repeat, tolerance=tolerance, shard=part,
                            advance=bar.advance)
     results.write(result, output)
@@ -177,13 +178,17 @@ class _Once(logging.Filter):
 
 
 class _Progress:
-    """A bar on stderr while the cases run (none with --quiet or off a terminal)."""
+    """A bar on stderr while the cases run; in a CI log a line per case; nothing with --quiet
+    or where stderr is neither (a script reads it for the one line of a failure)."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    def __init__(self, total: int, quiet: bool, in_ci: bool) -> None:
         from rich.console import Console
         from rich.progress import Progress
 
         console = Console(stderr=True)
+        self.lines = in_ci and not quiet and not console.is_terminal
+        self.total, self.done = total, 0
+        self.lock = threading.Lock()  # cases end in worker threads
         self.bar = Progress(console=console, transient=True,
                             disable=quiet or not console.is_terminal)
         self.task = self.bar.add_task("cases", total=total)
@@ -196,5 +201,10 @@ class _Progress:
         self.bar.stop()
 
     def advance(self, done: CaseRun) -> None:
-        self.bar.update(self.task, advance=1,
-                        description=f"{done.case}{' (failed)' if done.error else ''}")
+        what = f"{done.case}: failed ({done.error})" if done.error else \
+            f"{done.case}: {len(done.findings)} finding(s), {done.latency_s:.1f} s"
+        with self.lock:
+            self.bar.update(self.task, advance=1, description=done.case)
+            self.done += 1
+            if self.lines:
+                sys.stderr.write(f"reviewer: case {self.done}/{self.total} {what}\n")

@@ -120,8 +120,10 @@ def test_shards_merge_into_the_result_of_one_run(tmp_path: Path, llm: FakeOpenAI
     # The second part from GitLab's parallel: N variables.
     second = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
                      "-o", str(tmp_path / "2.json"),
-                     env=clean_env(CI_NODE_INDEX="2", CI_NODE_TOTAL="2"))
+                     env=clean_env(CI_NODE_INDEX="2", CI_NODE_TOTAL="2", CI="true"))
     assert second.code == 0, second.stderr
+    assert "reviewer: case 1/1 beta: 1 finding(s)" in second.stderr  # a CI log's progress
+    assert "case 1/" not in first.stderr  # neither a terminal nor CI: no progress
     parts = [EvalResult.model_validate_json((tmp_path / f"{n}.json").read_text())
              for n in (1, 2)]
     assert [[c.id for c in p.cases] for p in parts] == [["alpha", "gamma"], ["beta"]]
