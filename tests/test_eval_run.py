@@ -200,3 +200,15 @@ def test_a_spec_url_is_cloned_once_for_all_cases(tmp_path: Path, llm: FakeOpenAI
     assert len(clones) == 1
     assert got.spec.source == url and got.spec.commit and "COR-005" in got.spec.rules
     assert got.overall.recall == 0.5
+
+
+def test_a_model_server_that_answers_nothing_fails_the_run(tmp_path: Path,
+                                                          llm: FakeOpenAI) -> None:
+    corpus = corpus_of_three(tmp_path)
+    llm.responder = lambda body: Reply(status=401, error="bad key")
+    out = tmp_path / "r.json"
+    result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                     "--retries", "0", "-o", str(out))
+    assert result.code == 1 and not out.exists()
+    assert result.stderr.startswith("reviewer: error: no case could be reviewed: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "…" not in result.stderr

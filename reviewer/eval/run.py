@@ -102,7 +102,7 @@ def _one(settings: Settings, case: Case, repeat: int, scratch: Path
     try:
         outcome = review.run(mine)
     except ReviewerError as exc:
-        return CaseRun(case=case.id, repeat=repeat, error=one_line(str(exc), 200),
+        return CaseRun(case=case.id, repeat=repeat, error=one_line(str(exc), 500),
                        latency_s=round(time.monotonic() - started, 3)), None
     done = outcome.review
     return CaseRun(
