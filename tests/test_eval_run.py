@@ -166,6 +166,9 @@ def test_repeat_and_compare(tmp_path: Path, llm: FakeOpenAI) -> None:
     cor = next(line for line in shown.stdout.splitlines() if line.startswith("│ COR-005"))
     assert [cell.strip() for cell in cor.split("│")[1:7]] == \
         ["COR-005", "1.00", "0.00", "-1.00", "0", "0"]
+    changed = [line.split("│")[1].strip() for line in shown.stdout.split("cases that changed")[1]
+               .splitlines() if line.startswith("│ ")]
+    assert changed == ["alpha", "beta", "gamma"]  # each lost its findings
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:

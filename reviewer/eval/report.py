@@ -61,7 +61,23 @@ def _summary(overall: Figures, spread: Spread | None) -> str:
 def compare(a: EvalResult, b: EvalResult, names: tuple[str, str]) -> Group:
     """The overall figures of two results side by side, with B - A (a change larger than the
     runs' own spread, both run with --repeat, is flagged), then each rule's."""
-    return Group(_overall(a, b, names), _rules(a, b))
+    return Group(_overall(a, b, names), _rules(a, b), _cases(a, b))
+
+
+def _cases(a: EvalResult, b: EvalResult) -> Table:
+    """The cases whose counts differ between A and B (matched, false positives, noise)."""
+    table = Table(title="cases that changed")
+    for column in ("case", "found A", "found B", "false pos. A", "false pos. B", "noise A",
+                   "noise B"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    theirs = {c.id: c.figures for c in b.cases}
+    for case in a.cases:
+        fa, fb = case.figures, theirs.get(case.id)
+        keys = ("matched", "false_positives", "noise")
+        if fb is None or all(getattr(fa, k) == getattr(fb, k) for k in keys):
+            continue
+        table.add_row(case.id, *(str(getattr(f, k)) for k in keys for f in (fa, fb)))
+    return table
 
 
 def _rules(a: EvalResult, b: EvalResult) -> Table:
