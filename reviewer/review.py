@@ -7,14 +7,13 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from secrets import token_hex
 from typing import TYPE_CHECKING
 
 from reviewer import (
     artifact,
+    ask,
     check,
     diff,
     progress,
@@ -29,14 +28,12 @@ from reviewer import context as context_window
 from reviewer.artifact import Read, Source
 from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
-from reviewer.errors import ConfigError, DeadlineExceeded, GitLabError, ModelError, UsageError
-from reviewer.llm_errors import one_line
-from reviewer.model import Finding, ModelAnswer, Review, Usage
+from reviewer.errors import ConfigError, GitLabError, UsageError
+from reviewer.model import Finding, Review
 
 if TYPE_CHECKING:
     from reviewer.gitlab import GitLab, Target
     from reviewer.gitlab_http import Origins
-    from reviewer.llm import ModelClient
 
 log = logging.getLogger(__name__)
 
@@ -66,18 +63,18 @@ def run(settings: Settings) -> Outcome:
     files, skipped = diff.select(source.changes, settings.exclude, settings.max_file_bytes)
     files, found, context = _redacted(settings, rules, files, source.context)
     split = _split(settings, client, source, rules, files)
-    ask = split.review if split else files  # --incremental: what changed since the last run
-    max_input, max_output, sized = _budget(settings) if ask else (
+    to_review = split.review if split else files  # --incremental: what changed since the last run
+    max_input, max_output, sized = _budget(settings) if to_review else (
         settings.max_input_tokens, settings.max_output_tokens, False)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
-    requests, too_big = prompt.build(ask, rules, context, max_input, tag)
+    requests, too_big = prompt.build(to_review, rules, context, max_input, tag)
     if any(r.condensed for r in requests):
         _say_condensed(rules, max_input, sized)
     unsent = {s.path for s in too_big}
     # Only what the model saw can take a finding.
-    by_path = {f.path: f for f in ask if f.path not in unsent}
+    by_path = {f.path: f for f in to_review if f.path not in unsent}
     log.info("%d file(s) to review (%d too large for a request), %d skipped by policy, %d "
-             "rule(s) from %s, %d request(s) to %s on %s", len(ask), len(too_big),
+             "rule(s) from %s, %d request(s) to %s on %s", len(to_review), len(too_big),
              sum(1 for s in skipped if not s.limit), len(rules.rules), rules.source,
              len(requests), settings.model, settings.model_host)
     warm.join()
@@ -89,7 +86,7 @@ def run(settings: Settings) -> Outcome:
     asked = time.monotonic()
     shown = progress.choose(quiet=settings.quiet, in_ci=settings.in_ci,
                             gitlab_ci=settings.in_gitlab_ci)
-    answered, failed = _ask(model, requests, settings.concurrency, shown)
+    answered, failed = ask.every(model, requests, settings.concurrency, shown)
     timings = {"model_s": round(time.monotonic() - asked, 3),
                "total_s": round(time.monotonic() - started, 3)}
     limits = [s for s in skipped if s.limit] + too_big + failed
@@ -202,65 +199,6 @@ def _redacted(settings: Settings, rules: spec.Spec, files: list[diff.FileDiff],
     return (list(redaction.files), redaction.findings,
             prompt.Context(secrets.redact_text(context.title),
                            secrets.redact_text(context.description)))
-
-
-def _ask(model: ModelClient, requests: Sequence[prompt.Request], concurrency: int,
-         shown: progress.Shown
-         ) -> tuple[list[tuple[prompt.Request, ModelAnswer]], list[diff.Skipped]]:
-    """Every request's answer, at most concurrency in flight, kept in the requests' order (a
-    run reads the same whatever answers first), each shown as it ends. A request that fails
-    for good leaves its files not reviewed (with a warning), and so does every request the
-    deadline left unanswered. When nothing was answered, the first error is raised alone (a
-    review of nothing is not posted, and the job's one error line says why)."""
-    shown.start(len(requests))
-    # Every file's first part before any file's second: under --deadline a large file split
-    # in many pieces must not leave the small files after it unread.
-    order = sorted(range(len(requests)), key=lambda n: (requests[n].part, n))
-    try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model") as pool:
-            done = dict(zip(order, pool.map(lambda n: _one(model, requests, n, shown), order),
-                            strict=True))
-        outcomes = [done[n] for n in range(len(requests))]
-    finally:
-        shown.close()  # before the warnings below, which must not sit inside a log section
-    answered = [(r, o) for r, o in zip(requests, outcomes, strict=True)
-                if isinstance(o, ModelAnswer)]
-    failures = [(r, o) for r, o in zip(requests, outcomes, strict=True)
-                if not isinstance(o, ModelAnswer)]
-    if failures and not answered:
-        raise failures[0][1]
-    failed: list[diff.Skipped] = []
-    for request, error in failures:
-        if not isinstance(error, DeadlineExceeded):
-            log.warning("a model request failed (%s); its files are listed as not reviewed",
-                        error)
-        failed += [diff.Skipped(p, _reason(error), limit=True) for p in request.files]
-    if any(isinstance(e, DeadlineExceeded) for _, e in failures):
-        log.warning("--deadline reached: what was answered is posted, the rest is listed as "
-                    "not reviewed")
-    return answered, failed
-
-
-def _one(model: ModelClient, requests: Sequence[prompt.Request], index: int,
-         shown: progress.Shown) -> ModelAnswer | ModelError | DeadlineExceeded:
-    """One request's answer or why it has none, shown with its own tokens and seconds."""
-    request, spent, started = requests[index], Usage(), time.monotonic()
-    outcome: ModelAnswer | ModelError | DeadlineExceeded
-    try:
-        outcome = model.review(request, spent)
-    except (ModelError, DeadlineExceeded) as exc:
-        outcome = exc
-    failure = None if isinstance(outcome, ModelAnswer) else _reason(outcome)
-    shown.advance(progress.Step(index + 1, request.files, time.monotonic() - started, spent,
-                                failure))
-    return outcome
-
-
-def _reason(error: ModelError | DeadlineExceeded) -> str:
-    """Why a request's files are not reviewed."""
-    if isinstance(error, DeadlineExceeded):
-        return "not answered before --deadline"
-    return f"the model failed: {one_line(str(error), 160)}"
 
 
 def _source(settings: Settings) -> tuple[GitLab | None, Source]:
