@@ -42,6 +42,7 @@ class Note:
     note_id: int
     body: str
     resolved: bool
+    path: str | None = None  # the file a diff note is on (its position's new, else old path)
 
 
 @dataclass(frozen=True)
@@ -315,8 +316,12 @@ class GitLab:
 
 
 def _note(discussion_id: str, first: dict[str, Any]) -> Note:
+    position = first.get("position")
+    path = None
+    if isinstance(position, dict):
+        path = position.get("new_path") or position.get("old_path")
     return Note(discussion_id, int(first["id"]), str(first.get("body", "")),
-                bool(first.get("resolved")))
+                bool(first.get("resolved")), str(path) if path else None)
 
 
 def _one(found: list[tuple[str, int]], branch: str | None) -> tuple[str, int]:

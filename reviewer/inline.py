@@ -40,6 +40,7 @@ class Thread:
     discussion_id: str
     mark: identity.Mark
     resolved: bool
+    path: str | None = None  # the file it is on, when GitLab says
 
 
 @dataclass(frozen=True)
@@ -177,14 +178,17 @@ def by_importance(findings: Iterable[PlacedFinding]) -> list[PlacedFinding]:
 
 
 def plan(findings: Sequence[PlacedFinding], threads: Sequence[Thread], limit: int,
-         enabled: bool, files: Mapping[str, FileDiff] | None = None) -> Plan:
+         enabled: bool, files: Mapping[str, FileDiff] | None = None,
+         unread: frozenset[str] = frozenset()) -> Plan:
     """Decide what to post, what is already there, and which of our threads to resolve.
 
     files: the diffs the findings were placed on; their lines make the findings' identities
     (identity.py; without them a finding is known by its line number). Findings that are the
     same finding (identity.same) share one thread, spoken for by the most severe; a thread
     is a group's when its marker fits (identity.match), one thread to one group. So the same
-    finding never gets a second thread and different findings never share one.
+    finding never gets a second thread and different findings never share one. unread: the
+    files this run did not review (a failed request, the deadline): their threads stay open,
+    as nothing said their findings are gone.
     """
     keyed = zip(findings, identity.keys(findings, files), strict=True)
     groups = _groups([(f, k) for f, k in keyed
@@ -202,7 +206,8 @@ def plan(findings: Sequence[PlacedFinding], threads: Sequence[Thread], limit: in
     taken = set(matched.values())
     return replace(
         decided, summary_only=tuple(f for f in findings if f.fingerprint not in inline),
-        resolve=tuple(t for i, t in enumerate(threads) if not t.resolved and i not in taken))
+        resolve=tuple(t for i, t in enumerate(threads)
+                      if not t.resolved and i not in taken and t.path not in unread))
 
 
 Keyed = tuple[PlacedFinding, identity.Key]

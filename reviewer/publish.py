@@ -138,9 +138,10 @@ def post(client: GitLab, mr: MergeRequest, review: Review, files: Mapping[str, F
     Only threads the token's user started are read; one a person resolved is never reopened
     or posted again, and no thread is ever edited: a gone finding's thread gets a reply."""
     notes = client.our_notes(mr.project_id, mr.iid)
-    threads = [inline.Thread(n.discussion_id, mark, n.resolved) for n in notes
+    threads = [inline.Thread(n.discussion_id, mark, n.resolved, n.path) for n in notes
                if (mark := identity.read_marker(n.body))]
-    plan = inline.plan(review.findings, threads, max_inline, inline_on, files)
+    unread = frozenset(n.path for n in review.coverage.not_reviewed)
+    plan = inline.plan(review.findings, threads, max_inline, inline_on, files, unread)
     refs = inline.Refs(mr.base_sha, mr.start_sha, mr.head_sha)
     posted = {f.fingerprint for f, key in zip(plan.post, plan.keys, strict=True)
               if _post_inline(client, mr, f, key, files, refs)}

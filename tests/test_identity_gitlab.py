@@ -12,10 +12,10 @@ import gitlab as python_gitlab
 import pytest
 
 from reviewer.identity import legacy_fingerprint
-from tests.conftest import TOKEN, finding
+from tests.conftest import TOKEN, answer, finding, run_cli
 from tests.gitlab_standin import FakeGitLab
-from tests.openai_standin import FakeOpenAI
-from tests.test_inline_gitlab import review, summary, threads
+from tests.openai_standin import FakeOpenAI, Reply
+from tests.test_inline_gitlab import env, review, summary, threads
 
 # A new file whose lines 6 and 13 read alike (the example).
 DB = ["import db", "", "", "def load(user_id):", "    log('load')",
@@ -178,3 +178,36 @@ def test_a_thread_a_person_resolved_stays_resolved_whatever_the_wording(
 
     assert state(gitlab, mr) == [(QUERY, WORDINGS[0][0], True, [])]
     assert "since the last run: 0 new, 0 resolved" in summary(gitlab, mr)
+
+
+def test_a_thread_on_a_file_this_run_could_not_review_stays_open(
+        gitlab: FakeGitLab, llm: FakeOpenAI, tmp_path: Path) -> None:
+    # Nothing said the finding is gone: its file's request failed. Resolving its thread
+    # "No longer reported" would tell the author a problem went away that nobody re-read.
+    gitlab.add_user("reviewer-bot", TOKEN)
+    project = gitlab.add_project("group/two")
+    rows = "".join(f"+value_{i} = compute({i}, retries=3)\n" for i in range(200))
+    files = [{"old_path": p, "new_path": p, "new_file": True,
+              "diff": f"@@ -0,0 +1,200 @@\n{rows}"} for p in ("a.py", "b.py")]
+    mr = gitlab.add_merge_request(project["id"], iid=5, title="Two", files=files)
+
+    def answers(fail_b: bool) -> Any:
+        def respond(body: dict[str, Any]) -> Reply | str:
+            path = "b.py" if "File: b.py" in body["messages"][-1]["content"] else "a.py"
+            if fail_b and path == "b.py":
+                return Reply(status=400, error="prompt could not be processed")
+            return answer(findings=[finding(path, 3, "major", title=f"Problem in {path}")])
+        return respond
+
+    flags = ("--full", "--max-input-tokens", "3000", "--retries", "0")
+    llm.responder = answers(fail_b=False)
+    first = run_cli("review", *flags, env=env(gitlab, llm, mr, tmp_path))
+    assert first.code == 0, first.stderr
+    llm.responder = answers(fail_b=True)
+    second = run_cli("review", *flags, env=env(gitlab, llm, mr, tmp_path))
+
+    assert second.code == 4, second.stderr  # b.py not reviewed this time
+    open_threads = {d["notes"][0]["position"]["new_path"]: d for d in threads(gitlab, mr)}
+    assert sorted(open_threads) == ["a.py", "b.py"]
+    assert not any(n["resolved"] for d in open_threads.values() for n in d["notes"])
+    assert all(len(d["notes"]) == 1 for d in open_threads.values())  # no reply either
