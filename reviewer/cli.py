@@ -86,7 +86,8 @@ def review(
                                                   "(default: 2048)", "REVIEWER_MAX_OUTPUT_TOKENS",
                                                   MODEL, "--max-output-tokens")] = None,
     max_input_tokens: Annotated[int | None, _opt("Most prompt tokens per request; larger "
-                                                 "changes are split (default: 6000)",
+                                                 "changes are split (default: sized from "
+                                                 "the context the server reports, else 6000)",
                                                  "REVIEWER_MAX_INPUT_TOKENS", MODEL,
                                                  "--max-input-tokens")] = None,
     timeout: Annotated[str | None, _opt("Seconds to wait for each answer, end to end "
