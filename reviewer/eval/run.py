@@ -62,7 +62,8 @@ def _checked(index: int, total: int, name: str) -> Shard:
 
 def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: int,
         shard: Shard, advance: Callable[[CaseRun], None] = lambda r: None) -> EvalResult:
-    """Review the shard's cases repeat times each, settings.concurrency at once."""
+    """Review the shard's cases repeat times each, settings.concurrency at once (and at most
+    that many model requests in flight: a case's own requests go one at a time)."""
     mine = shard.take(cases)
     jobs = [(c, n) for n in range(repeat) for c in mine]
     # The spec loads (a bad one fails) before any request, and a spec URL is cloned once.
@@ -97,7 +98,10 @@ def _one(settings: Settings, case: Case, repeat: int, scratch: Path
     mine = settings.model_copy(update={
         "diff": str(case.diff), "output": scratch / f"{case.id}.{repeat}.json",
         "codequality": None, "dry_run": True, "quiet": True, "fail_under": None,
-        "fail_on": None})
+        "fail_on": None,
+        # --concurrency is the cases at once: each asks one request at a time, so at most
+        # that many are in flight (not its square).
+        "concurrency": 1})
     started = time.monotonic()
     try:
         outcome = review.run(mine)
