@@ -90,12 +90,17 @@ def answer_schema(max_findings: int = MAX_FINDINGS_PER_ANSWER) -> dict[str, Any]
 @functools.cache
 def _answer_schema(max_findings: int) -> dict[str, Any]:
     schema = ModelAnswer.model_json_schema()
-    # Bounds guide constrained decoding (small models otherwise loop, adding findings until
-    # the token limit); validation stays lenient, so a longer answer is never lost.
-    # (No maxLength on strings: llama.cpp expands it into grammar rules and gives up.)
+    # Bounds guide constrained decoding (small models otherwise loop, adding findings, or one
+    # string, until the token limit); validation stays lenient, so a longer answer is never lost.
     schema["properties"]["score"].update(minimum=0, maximum=100)
+    schema["properties"]["summary"]["maxLength"] = 500
     schema["properties"]["findings"]["maxItems"] = max_findings
-    schema["$defs"]["Finding"]["properties"]["line"]["minimum"] = 1
+    finding = schema["$defs"]["Finding"]["properties"]
+    finding["line"]["minimum"] = 1
+    for name, most in (("path", 200), ("title", 100), ("message", 300)):
+        finding[name]["maxLength"] = most
+    finding["rule"]["anyOf"][0]["maxLength"] = 40  # the string branch of "string or null"
+    finding["suggestion"]["anyOf"][0]["maxLength"] = 400
     return schema
 
 
