@@ -14,7 +14,7 @@ IMAGE_BUILD ?= 1
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "Installing reviewer and its test tools (llama.cpp builds from source once, ~5 min)..."
+	@echo "Installing reviewer and its test tools (llama.cpp's server is a prebuilt wheel)..."
 	$(BIN)/python -m pip install --quiet -e '.[dev,e2e]'
 	touch $@
 

@@ -1,4 +1,5 @@
-"""End to end with a real model: llama.cpp serving SmolLM2-135M, reviewing an MR on the stand-in.
+"""End to end with a real model: llama.cpp's own server (llama-server, from the xllamacpp wheel)
+serving SmolLM2-135M, reviewing an MR on the stand-in.
 
 The model is tiny and invents paths and line numbers; that is the point: whatever it says, the
 posted review must validate and nothing may be placed on a line that is not in the diff.
@@ -6,6 +7,7 @@ posted review must validate and nothing may be placed on a line that is not in t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -26,6 +28,27 @@ from tests.test_review_gitlab import FILES
 
 MODEL_ENV = "REVIEWER_E2E_MODEL"
 pytestmark = pytest.mark.e2e
+
+# xllamacpp has no command line: this child process starts its llama-server and keeps it up until
+# it is terminated. Each slot has the model's trained context (8,192 tokens), and requests in
+# parallel are served in parallel, as by a real deployment. DRY, a penalty on repeated sequences,
+# cuts short the loops a 135M model falls into (";;;;..." until max_tokens).
+SLOTS = 2
+SERVE = """
+import signal, sys, threading, xllamacpp
+params = xllamacpp.CommonParams()
+params.model.path, params.port, slots = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+params.hostnames = ["127.0.0.1"]
+params.model_alias = {"smollm2-135m"}
+params.n_parallel = slots
+params.n_ctx = 8192 * slots
+params.sampling.dry_multiplier = 0.8
+params.ui = False
+server = xllamacpp.Server(params)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+stop.wait()
+"""
 
 
 def _free_port() -> int:
@@ -57,12 +80,14 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", model,
-                                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192"],
+        proc = subprocess.Popen([sys.executable, "-c", SERVE, model, str(port), str(SLOTS)],
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_ready(url, proc, 120)
+        # The window the reviewer sizes its requests from: one slot's context.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/props", timeout=5) as props:
+            assert json.load(props)["default_generation_settings"]["n_ctx"] == 8192
         yield url
     finally:
         proc.terminate()
@@ -95,7 +120,7 @@ def test_real_model_review_is_posted_valid_and_placed_only_on_diff_lines(
     env = clean_env(CI_SERVER_URL=gitlab.url, CI_MERGE_REQUEST_PROJECT_ID=str(project["id"]),
                     CI_MERGE_REQUEST_IID="5", REVIEWER_GITLAB_TOKEN=TOKEN,
                     REVIEWER_BASE_URL=model_server, REVIEWER_MODEL="smollm2-135m",
-                    REVIEWER_OUTPUT=str(out))
+                    REVIEWER_OUTPUT=str(out), REVIEWER_CONCURRENCY=str(SLOTS))
 
     result = run_cli("review", env=env, timeout=600)
 
@@ -105,8 +130,8 @@ def test_real_model_review_is_posted_valid_and_placed_only_on_diff_lines(
     body = discussions[0]["notes"][0]["body"]
     posted = note_json(body)
     assert posted == Review.model_validate_json(out.read_text())
-    # llama-cpp-python's server refuses json_schema; the negotiation must have stepped down.
-    assert posted.model.structured_output == "json_object"
+    # llama-server takes json_schema itself: no step-down.
+    assert posted.model.structured_output == "json_schema"
     assert posted.usage.requests >= 1 and posted.usage.prompt_tokens > 500
     allowed = diff_lines(FILES)
     for found in posted.findings:
