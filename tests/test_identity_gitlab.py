@@ -15,6 +15,7 @@ from reviewer.identity import legacy_fingerprint
 from tests.conftest import TOKEN, answer, finding, run_cli
 from tests.gitlab_standin import FakeGitLab
 from tests.openai_standin import FakeOpenAI, Reply
+from tests.test_identity import STYLE, WORDINGS  # one finding told three ways; another problem
 from tests.test_inline_gitlab import env, review, summary, threads
 
 # A new file whose lines 6 and 13 read alike (the issue's example).
@@ -23,15 +24,6 @@ DB = ["import db", "", "", "def load(user_id):", "    log('load')",
       " WHERE id = ' + user_id)", "", "", "def save(row):", "    log('save')",
       "    conn = get_connection()", "    conn.insert(row)", ""]
 QUERY = 8  # the line that builds the query
-WORDINGS = [
-    ("SQL built from user input",
-     "The query string concatenates user_id; use a parameterised query."),
-    ("User input is concatenated into the SQL query",
-     "user_id is concatenated into the query string; pass it as a parameter."),
-    ("SQL query built by concatenating user input",
-     "Concatenating user_id into the query allows SQL injection; use a parameter."),
-]
-STYLE = ("Line too long", "This line is longer than 100 characters.")
 
 
 def new_file(content: list[str]) -> list[dict[str, Any]]:
