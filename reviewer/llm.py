@@ -20,6 +20,7 @@ from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_s
 from reviewer.prompt import Request, repair_message, schema_into
 from reviewer.retry import BASE, Policy, within
 from reviewer.seen import check_seen, common_prefix, prompt_text
+from reviewer.server import ServerFacts
 
 __all__ = ["ModelClient", "parse_answer"]
 
@@ -29,7 +30,6 @@ BRIEF_FINDINGS = 5
 BREVITY = (f"Your answer was too long and was cut off. Answer again with the JSON object only, "
            f"briefly: at most {BRIEF_FINDINGS} findings, the most important ones, each message "
            "under 50 words, the summary under 80 words.")
-MODES = ("json_schema", "json_object", "plain")
 # Where servers put the answer besides `content`: vLLM's reasoning parsers (`reasoning_content`,
 # renamed `reasoning` in later versions), llama.cpp's llama-server, Ollama and some proxies.
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -59,7 +59,7 @@ class ModelClient:
     retries: int = 3
     clock: Clock = field(default_factory=Clock)
     backoff: float = BASE
-    mode_index: int = 0
+    facts: ServerFacts = field(default_factory=ServerFacts)  # the mode, shared by reviews
     usage: Usage = field(default_factory=Usage)
     _client: openai.OpenAI | None = None
     # Every prompt sent (or in flight), as a server reads it: which prefixes it may have seen.
@@ -76,7 +76,7 @@ class ModelClient:
 
     @property
     def mode(self) -> str:
-        return MODES[self.mode_index]
+        return self.facts.mode
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
@@ -132,7 +132,7 @@ class ModelClient:
                   max_findings: int = MAX_FINDINGS_PER_ANSWER) -> str:
         while True:
             # One mode per attempt, read once: requests run in parallel and may step it down.
-            mode = MODES[self.mode_index]
+            mode = self.facts.mode
             sent = self._with_mode(messages, mode)
             prompt, shared = self._remember(sent)
             try:
@@ -159,11 +159,9 @@ class ModelClient:
     def _step_down(self, refused: str) -> None:
         """The server cannot do this mode: the next one, for every later request too (once,
         however many parallel requests were refused it)."""
-        with self._lock:
-            if MODES[self.mode_index] == refused:
-                self.mode_index += 1
-                log.info("%s refused %s structured output; trying %s", self.host, refused,
-                         self.mode)
+        stepped = self.facts.step_down(refused)
+        if stepped is not None:
+            log.info("%s refused %s structured output; trying %s", self.host, refused, stepped)
 
     def _ask(self, sent: list[dict[str, Any]], max_findings: int, mode: str) -> Any:
         """One request, bounded end to end by --timeout or what is left before the deadline."""

@@ -30,6 +30,7 @@ from reviewer.clock import Clock
 from reviewer.config import Settings, reveal
 from reviewer.errors import ConfigError, GitLabError, UsageError
 from reviewer.model import Finding, Review
+from reviewer.server import ServerFacts
 
 if TYPE_CHECKING:
     from reviewer.gitlab import GitLab, Target
@@ -49,13 +50,16 @@ class Outcome:
     asked: int = 0  # model requests built (a repair or a shorter answer is not one)
 
 
-def run(settings: Settings) -> Outcome:
+def run(settings: Settings, server: ServerFacts | None = None) -> Outcome:
     """Review one change and publish the result as settings ask.
 
-    Raises ModelError when every model request failed (nothing misleading is written or
+    server: what earlier reviews in this process learned about the model server (its context
+    window, the output mode it accepts), shared by `reviewer eval`'s cases; a fresh one when
+    None. Raises ModelError when every model request failed (nothing misleading is written or
     posted), and the other ReviewerErrors of its stages.
     """
     started = time.monotonic()
+    server = ServerFacts() if server is None else server
     warm = _warm_up()
     _check_outputs(settings)
     client, source = _source(settings)
@@ -64,7 +68,7 @@ def run(settings: Settings) -> Outcome:
     files, found, context = _redacted(settings, rules, files, source.context)
     split = _split(settings, client, source, rules, files)
     to_review = split.review if split else files  # --incremental: what changed since the last run
-    max_input, max_output, sized = _budget(settings) if to_review else (
+    max_input, max_output, sized = _budget(settings, server) if to_review else (
         settings.max_input_tokens, settings.max_output_tokens, False)
     tag = f"mr-data-{token_hex(4)}"  # unguessable, so the diff cannot close it
     requests, too_big = prompt.build(to_review, rules, context, max_input, tag)
@@ -82,7 +86,7 @@ def run(settings: Settings) -> Outcome:
 
     model = ModelClient(settings.base_url, reveal(settings.api_key), settings.model,
                         max_output, settings.timeout, settings.model_host,
-                        retries=settings.retries, clock=Clock(settings.deadline))
+                        retries=settings.retries, clock=Clock(settings.deadline), facts=server)
     asked = time.monotonic()
     shown = progress.choose(quiet=settings.quiet, in_ci=settings.in_ci,
                             gitlab_ci=settings.in_gitlab_ci)
@@ -156,12 +160,13 @@ def _publish(settings: Settings, client: GitLab | None, source: Source, review: 
         raise GitLabError(f"{exc} (the review is saved in {settings.output})") from None
 
 
-def _budget(settings: Settings) -> tuple[int, int, bool]:
+def _budget(settings: Settings, server: ServerFacts) -> tuple[int, int, bool]:
     """Prompt and answer tokens per request, sized from the context the server says the model
     has (asked once, briefly) so that both fit; an explicit --max-input-tokens wins, and the
     answer's reservation shrinks to fit beside it. The flag says whether the size is known
     (from the server or the user) rather than the default."""
-    window = context_window.detect(settings.base_url, reveal(settings.api_key), settings.model)
+    window = server.window(lambda: context_window.detect(settings.base_url,
+                                                         reveal(settings.api_key), settings.model))
     given = settings.model_fields_set
     flag = settings.max_input_tokens if "max_input_tokens" in given else None
     max_input, max_output = context_window.input_budget(

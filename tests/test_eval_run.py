@@ -10,7 +10,7 @@ from typing import Any
 
 from reviewer.eval.results import EvalResult
 from tests.conftest import answer, clean_env, finding, run_cli
-from tests.openai_standin import FakeOpenAI, Reply
+from tests.openai_standin import FakeOpenAI, Reply, Served
 
 
 def git(repo: Path, *args: str) -> bytes:
@@ -80,11 +80,13 @@ def script(llm: FakeOpenAI) -> None:
 
 
 def eval_run(corpus: Path, llm: FakeOpenAI, out: Path, *args: str,
-             env: dict[str, str] | None = None) -> EvalResult:
+             env: dict[str, str] | None = None, expect_recall: str | None = "0.50"
+             ) -> EvalResult:
     result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
                      "-o", str(out), *args, env=env)
     assert result.code == 0, result.stderr
-    assert "overall" in result.stdout and "recall 0.50" in result.stdout
+    assert "overall" in result.stdout
+    assert expect_recall is None or f"recall {expect_recall}" in result.stdout
     return EvalResult.model_validate_json(out.read_text())
 
 
@@ -215,3 +217,49 @@ def test_a_model_server_that_answers_nothing_fails_the_run(tmp_path: Path,
     assert result.code == 1 and not out.exists()
     assert result.stderr.startswith("reviewer: error: no case could be reviewed: ")
     assert len(result.stderr.strip().splitlines()) == 1 and "…" not in result.stderr
+
+
+def test_cases_share_one_context_probe_and_one_step_down(tmp_path: Path) -> None:
+    """A server that refuses json_schema is stepped down once for the whole eval, not once a
+    case, and its context is asked once: the refusal is not the model's failure."""
+    with FakeOpenAI(models=(), reject_formats={"json_schema"},
+                    served=Served("llamacpp", context=16384)) as fake:
+        script(fake)
+        got = eval_run(corpus_of_three(tmp_path), fake, tmp_path / "r.json", "--repeat", "2",
+                       "--concurrency", "1")
+    formats = [body.get("response_format", {}).get("type") for body in fake.requests]
+    assert formats == ["json_schema"] + ["json_object"] * 6
+    assert fake.probes.count("GET /props") == 1
+    assert got.overall.valid_json_first_try == 1.0 and got.overall.repairs == 0
+
+
+def multi_file_case(corpus: Path, files: int) -> None:
+    """A case whose change adds `files` files of 60 lines: one request each at 2,000 tokens."""
+    work = corpus.parent / "work-many"
+    work.mkdir()
+    git(work, "init", "-q")
+    git(work, "commit", "-q", "--allow-empty", "-m", "base")
+    for n in range(files):
+        (work / f"m{n}.py").write_text("".join(f"value_{i} = compute({i})\n" for i in range(60)))
+    git(work, "add", "-N", ".")
+    folder = corpus / "cases" / "many"
+    folder.mkdir(parents=True)
+    (folder / "change.diff").write_bytes(git(work, "diff"))
+    (folder / "meta.yaml").write_text("title: many files\nlanguage: python\nclean: true\n")
+    (folder / "expected.yaml").write_text("defects: []\n")
+
+
+def test_at_most_concurrency_model_requests_in_flight(tmp_path: Path, llm: FakeOpenAI) -> None:
+    """--concurrency bounds the requests in flight over every case, not each case's own: two
+    cases of three requests each, at --concurrency 2, never have more than two at once."""
+    from tests.test_concurrency import slow_answers
+    from tests.test_coverage import spec_with_one_rule
+
+    corpus = tmp_path / "corpus"
+    multi_file_case(corpus, 3)
+    state = slow_answers(llm, 0.3)
+    got = eval_run(corpus, llm, tmp_path / "r.json", "--repeat", "2", "--concurrency", "2",
+                   "--max-input-tokens", "2000", "--spec", str(spec_with_one_rule(tmp_path)),
+                   expect_recall=None)
+    assert [r.requests for c in got.cases for r in c.runs] == [3, 3]
+    assert state["peak"] == 2

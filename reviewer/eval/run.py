@@ -22,6 +22,7 @@ from reviewer.eval.metrics import summarize
 from reviewer.eval.results import CaseResult, CaseRun, EvalResult, Figures, Found
 from reviewer.llm_errors import one_line
 from reviewer.model import ModelInfo, Review, SpecInfo
+from reviewer.server import ServerFacts
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,14 @@ def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: in
     that many model requests in flight: a case's own requests go one at a time)."""
     mine = shard.take(cases)
     jobs = [(c, n) for n in range(repeat) for c in mine]
+    server = ServerFacts()  # probed once, its output mode negotiated once, for every case
     # The spec loads (a bad one fails) before any request, and a spec URL is cloned once.
     with spec.local_copy(settings) as (rules, on_disk), \
             tempfile.TemporaryDirectory(prefix="reviewer-eval-") as scratch, \
             ThreadPoolExecutor(max_workers=settings.concurrency,
                                thread_name_prefix="case") as pool:
         def one(job: tuple[Case, int]) -> tuple[CaseRun, Review | None]:
-            done = _one(on_disk, job[0], job[1], Path(scratch))
+            done = _one(on_disk, job[0], job[1], Path(scratch), server)
             advance(done[0])
             return done
         outcomes = list(pool.map(one, jobs))
@@ -92,7 +94,7 @@ def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: in
                                    rules=[r.id for r in rules.rules]))
 
 
-def _one(settings: Settings, case: Case, repeat: int, scratch: Path
+def _one(settings: Settings, case: Case, repeat: int, scratch: Path, server: ServerFacts
          ) -> tuple[CaseRun, Review | None]:
     """One review of one case, as `reviewer review --diff change.diff --dry-run` runs it."""
     mine = settings.model_copy(update={
@@ -104,7 +106,7 @@ def _one(settings: Settings, case: Case, repeat: int, scratch: Path
         "concurrency": 1})
     started = time.monotonic()
     try:
-        outcome = review.run(mine)
+        outcome = review.run(mine, server)
     except ReviewerError as exc:
         return CaseRun(case=case.id, repeat=repeat, error=one_line(str(exc), 500),
                        latency_s=round(time.monotonic() - started, 3)), None
