@@ -9,7 +9,7 @@ import pytest
 from reviewer.eval.corpus import Defect
 from reviewer.eval.match import Span, match
 from reviewer.eval.metrics import figures, score, spread, summarize
-from reviewer.eval.results import CaseResult, CaseRun, Figures, Found
+from reviewer.eval.results import CaseResult, CaseRun, EvalResult, Figures, Found
 from reviewer.model import ModelInfo, SpecInfo
 
 
@@ -153,3 +153,65 @@ def test_spread_over_repeats() -> None:
     assert got is not None and got.recall == pytest.approx(0.7071, abs=1e-4)
     assert got.f1 is None  # the second repeat has no precision
     assert spread(runs, 1) is None
+
+
+def repeated() -> Any:
+    """Three repeats of one case with a COR-005 (major) and a SEC-001 (critical) defect, and a
+    clean case that never gets a finding. COR-005 is found every time, with a stray COR-005
+    false positive in repeat 1; SEC-001 only in repeat 0."""
+    c = case("c", [defect(5, rule="COR-005"), defect(20, rule="SEC-001", severity="critical")],
+             [found(5, rule="COR-005"), found(20, "critical", rule="SEC-001")],
+             [found(5, rule="COR-005"), found(40, rule="COR-005")],
+             [found(5, rule="COR-005")])
+    d = case("d", [], [], [], [], language="go")
+    return summarize([c, d], tolerance=3, repeat=3, tool_version="0.0",
+                     model=ModelInfo(name="m", host="h"),
+                     spec=SpecInfo(source="bundled", ref=None, commit=None, rules=[]))
+
+
+def test_spread_per_rule_severity_case_and_language() -> None:
+    got = repeated()
+    rules = {name: f.spread for name, f in got.by_rule.items()}
+    # COR-005: recall 1, 1, 1 and precision 1, 1/2, 1 (mean 5/6, stdev sqrt(1/12)).
+    assert rules["COR-005"] is not None
+    assert (rules["COR-005"].recall, rules["COR-005"].precision) == (0.0, 0.2887)
+    # SEC-001: recall 1, 0, 0 (mean 1/3, stdev sqrt(1/3)); precision 1 once, then nothing.
+    assert rules["SEC-001"] is not None
+    assert (rules["SEC-001"].recall, rules["SEC-001"].precision) == (0.5774, None)
+    severity = got.by_severity
+    assert severity["major"].spread == rules["COR-005"]
+    assert severity["critical"].spread is not None and severity["critical"].spread.recall == \
+        0.5774
+    # Overall recall 1, 1/2, 1/2 and precision 1, 1/2, 1: both stdev sqrt(1/12).
+    assert got.overall.spread is not None and got.spread == got.overall.spread
+    assert (got.overall.spread.recall, got.overall.spread.precision) == (0.2887, 0.2887)
+    cases = {c.id: c.figures.spread for c in got.cases}
+    assert cases["c"] == got.overall.spread  # the only case with defects or findings
+    assert cases["d"] is not None and (cases["d"].recall, cases["d"].precision) == (None, None)
+    assert got.by_language["python"].spread == got.overall.spread
+
+
+def test_no_spread_from_one_repeat_and_old_files_still_load() -> None:
+    once = result()
+    assert once.spread is None and once.overall.spread is None
+    assert all(f.spread is None for f in [*once.by_rule.values(), *once.by_severity.values()])
+    # A file written before Figures had a spread: every figures object without the key.
+    data = repeated().model_dump(mode="json")
+    for figures_ in [data["overall"], *data["by_rule"].values(),
+                     *data["by_severity"].values(), *data["by_language"].values(),
+                     *(c["figures"] for c in data["cases"])]:
+        del figures_["spread"]
+    old = EvalResult.model_validate(data)
+    assert old.by_rule["COR-005"].spread is None and old.spread is not None
+
+
+def test_spread_of_the_kept_defects_and_findings() -> None:
+    runs = [score(CaseRun(case="c", repeat=0, findings=(found(5), found(9, rule="X"))),
+                  [defect(5), defect(9, rule="X")], 3),
+            score(CaseRun(case="c", repeat=1, findings=(found(5),)),
+                  [defect(5), defect(9, rule="X")], 3)]
+    only_x = spread(runs, 2, lambda d: d.rule == "X", lambda f: f.rule == "X")
+    # Rule X: recall 1 then 0; COR-005 alone would not vary.
+    assert only_x is not None and only_x.recall == 0.7071 and only_x.precision is None
+    cor = spread(runs, 2, lambda d: d.rule == "COR-005", lambda f: f.rule is None)
+    assert cor is not None and (cor.recall, cor.precision) == (0.0, 0.0)

@@ -86,12 +86,14 @@ def _with_runs(counted: Figures, runs: Sequence[CaseRun]) -> Figures:
     })
 
 
-def spread(scored: Sequence[Scored], repeats: int) -> Spread | None:
-    """How much the overall figures vary from one repeat to the next (sample deviation)."""
+def spread(scored: Sequence[Scored], repeats: int, keep_defect: DefectFilter = lambda d: True,
+           keep_finding: FindingFilter = lambda f: True) -> Spread | None:
+    """How much the figures of these runs (those kept, as in figures()) vary from one repeat to
+    the next: the sample deviation of each repeat's rates; None below two repeats."""
     if repeats < 2:
         return None
-    each = [figures([s for s in scored if s.run.repeat == r], runs=False)
-            for r in range(repeats)]
+    each = [figures([s for s in scored if s.run.repeat == r], keep_defect, keep_finding,
+                    runs=False) for r in range(repeats)]
     return Spread(recall=_deviation([f.recall for f in each]),
                   precision=_deviation([f.precision for f in each]),
                   f1=_deviation([f.f1 for f in each]))
@@ -121,15 +123,26 @@ def summarize(cases: Sequence[CaseResult], *, tolerance: int, repeat: int, tool_
     rules = sorted({_rule(d) for c in cases for d in c.defects}
                    | {_rule(f) for c in cases for r in c.runs for f in r.findings})
     languages = sorted({c.language for c in cases})
+    overall = _measured(every, repeat)
     return EvalResult(
         tool_version=tool_version, model=model, spec=spec, tolerance=tolerance, repeat=repeat,
-        shard=shard, overall=figures(every), spread=spread(every, repeat),
-        by_severity={v: figures(every, *_only(_severity, v), runs=False) for v in SEVERITIES},
-        by_rule={r: figures(every, *_only(_rule, r), runs=False) for r in rules},
-        by_language={lang: figures([s for c in cases if c.language == lang
-                                    for s in scored[c.id]]) for lang in languages},
-        cases=[c.model_copy(update={"figures": figures(scored[c.id])}) for c in cases],
+        shard=shard, overall=overall, spread=overall.spread,
+        by_severity={v: _measured(every, repeat, _only(_severity, v)) for v in SEVERITIES},
+        by_rule={r: _measured(every, repeat, _only(_rule, r)) for r in rules},
+        by_language={lang: _measured([s for c in cases if c.language == lang
+                                      for s in scored[c.id]], repeat) for lang in languages},
+        cases=[c.model_copy(update={"figures": _measured(scored[c.id], repeat)})
+               for c in cases],
     )
+
+
+def _measured(scored: Sequence[Scored], repeats: int,
+              keep: tuple[DefectFilter, FindingFilter] | None = None) -> Figures:
+    """figures() with their spread across repeats, of all the runs or of those kept."""
+    # Only a subset of the findings (a rule's, a severity's) leaves out the per-run figures:
+    # latency and follow-ups belong to whole runs, not to some of their findings.
+    counted = figures(scored, *keep, runs=False) if keep else figures(scored)
+    return counted.model_copy(update={"spread": spread(scored, repeats, *keep or ())})
 
 
 def _rule(item: Defect | Found) -> str:

@@ -45,6 +45,15 @@ class CaseRun(BaseModel):
     follow_ups: int = 0  # repairs of an invalid answer, or asks for a shorter one
 
 
+class Spread(BaseModel):
+    """Sample standard deviation of a set's rates from one repeat to the next (with --repeat 2
+    or more): how far a change must go before it is more than the runs' own variance."""
+
+    recall: float | None = None
+    precision: float | None = None
+    f1: float | None = None
+
+
 class Figures(BaseModel):
     """Counts and rates of a set of runs (a case, a rule, a severity, all)."""
 
@@ -64,6 +73,8 @@ class Figures(BaseModel):
     errors: int = 0
     median_latency_s: float | None = None
     median_tokens: float | None = None
+    # Optional with a default so that files written before it existed still load (schema 1).
+    spread: Spread | None = None
 
 
 class CaseResult(BaseModel):
@@ -77,14 +88,6 @@ class CaseResult(BaseModel):
     runs: tuple[CaseRun, ...]
 
 
-class Spread(BaseModel):
-    """Standard deviation over the repeats of the overall figures (with --repeat 2 or more)."""
-
-    recall: float | None = None
-    precision: float | None = None
-    f1: float | None = None
-
-
 class EvalResult(BaseModel):
     schema_version: int = 1
     tool_version: str
@@ -94,7 +97,7 @@ class EvalResult(BaseModel):
     repeat: int
     shard: str | None = None  # "I/N" when this file holds one shard
     overall: Figures
-    spread: Spread | None = None
+    spread: Spread | None = None  # the same as overall.spread; kept for older readers
     by_severity: dict[Severity, Figures]
     by_rule: dict[str, Figures]
     by_language: dict[str, Figures]
