@@ -59,18 +59,24 @@ def run(
     spec_dir: Annotated[str | None, _opt("Folder of the rules inside the spec.",
                                          "REVIEWER_SPEC_DIR", MODEL, "--spec-dir")] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, rich_help_panel=RUN,
+                                        envvar="REVIEWER_EVAL_REPEAT",
                                         help="Review each case N times (variance).")] = 1,
     tolerance: Annotated[int, typer.Option("--tolerance", min=0, rich_help_panel=RUN,
+                                           envvar="REVIEWER_EVAL_TOLERANCE",
                                            help="Most lines between a finding and the defect "
                                            "it matches.")] = 3,
     shard: Annotated[str | None, typer.Option("--shard", rich_help_panel=RUN, show_default=False,
+                                              envvar="REVIEWER_EVAL_SHARD",
                                               help="Run part I of N (default: CI_NODE_INDEX/"
                                               "CI_NODE_TOTAL, a job's parallel: N).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", rich_help_panel=RUN,
+                                         envvar="REVIEWER_EVAL_OUTPUT",
                                          help="Where to write the results JSON.")]
     = DEFAULT_OUTPUT,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Each step's log.")] = False,
+    quiet: Annotated[bool | None, _opt("No progress bar.", "REVIEWER_QUIET", RUN, "--quiet",
+                                       "-q")] = None,
+    verbose: Annotated[bool | None, _opt("Tracebacks and each step's log.", "REVIEWER_VERBOSE",
+                                         RUN, "--verbose", "-v")] = None,
 ) -> None:
     """Review every case of CORPUS and measure the findings against its defects."""
     from reviewer.cli import _guard
@@ -78,9 +84,9 @@ def run(
 
     flags = {k: v for k, v in locals().items() if k not in (
         "corpus", "repeat", "tolerance", "shard", "output", "_guard", "load_settings")}
-    settings = _guard(lambda: load_settings(flags), verbose=verbose)
+    settings = _guard(lambda: load_settings(flags), verbose=bool(verbose))
     _guard(lambda: _run(settings, corpus, repeat, tolerance, shard, output),
-           verbose=verbose, secrets=settings.secrets())
+           verbose=settings.verbose, secrets=settings.secrets())
 
 
 def _run(settings: Settings, corpus: Path, repeat: int, tolerance: int, shard: str | None,

@@ -263,3 +263,16 @@ def test_at_most_concurrency_model_requests_in_flight(tmp_path: Path, llm: FakeO
                    expect_recall=None)
     assert [r.requests for c in got.cases for r in c.runs] == [3, 3]
     assert state["peak"] == 2
+
+
+def test_eval_flags_can_come_from_the_environment(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    out = tmp_path / "from-env.json"
+    result = run_cli("eval", "run", str(corpus_of_three(tmp_path)), env=clean_env(
+        REVIEWER_BASE_URL=llm.url, REVIEWER_MODEL="m", REVIEWER_EVAL_REPEAT="2",
+        REVIEWER_EVAL_SHARD="2/2", REVIEWER_EVAL_OUTPUT=str(out), REVIEWER_EVAL_TOLERANCE="0"))
+    assert result.code == 0, result.stderr
+    got = EvalResult.model_validate_json(out.read_text())
+    assert ([c.id for c in got.cases], got.repeat, got.shard, got.tolerance) == \
+        (["beta"], 2, "2/2", 0)
+    assert got.overall.runs == 2
