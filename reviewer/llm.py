@@ -19,7 +19,7 @@ from reviewer.llm_errors import Endpoint, describe, one_line, refuses_format, tr
 from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Request, repair_message, schema_into
 from reviewer.retry import BASE, Policy, within
-from reviewer.seen import check_seen, common_prefix, prompt_text
+from reviewer.seen import check_seen, common_prefix, prompt_text, system_chars
 from reviewer.server import ServerFacts
 
 __all__ = ["ModelClient", "parse_answer"]
@@ -135,6 +135,7 @@ class ModelClient:
             mode = self.facts.mode
             sent = self._with_mode(messages, mode)
             prompt, shared = self._remember(sent)
+            stable = system_chars(sent)
             try:
                 response = self.policy.call(partial(self._ask, sent, max_findings, mode),
                                             f"get an answer from the model server at {self.host}",
@@ -150,7 +151,7 @@ class ModelClient:
                 if isinstance(exc, ModelError | DeadlineExceeded):
                     raise
                 raise self._error(exc) from None
-        return self._accept(response, prompt, shared)
+        return self._accept(response, prompt, shared, stable)
 
     def _forget(self, prompt: str) -> None:
         with self._lock, contextlib.suppress(ValueError):  # already pushed out, perhaps
@@ -218,14 +219,14 @@ class ModelClient:
             return {"response_format": {"type": "json_object", "schema": schema}}
         return {}
 
-    def _accept(self, response: Any, prompt: str, shared: int) -> str:
+    def _accept(self, response: Any, prompt: str, shared: int, stable: int) -> str:
         # A server may answer 200 with an error object and no choices (vLLM behind some proxies).
         choices = getattr(response, "choices", None)
         if not choices:
             said = words_of(getattr(response, "model_extra", None) or {})
             raise ModelError(f"model server at {self.host} returned no choices"
                              + (f": {one_line(said)}" if said else ""))
-        self._count(response, prompt, shared)
+        self._count(response, prompt, shared, stable)
         choice = choices[0]
         if choice.finish_reason == "length":
             raise _CutOff
@@ -234,7 +235,7 @@ class ModelClient:
             log.info("the answer was in message.%s, not message.content", where)
         return text
 
-    def _count(self, response: Any, prompt: str, shared: int) -> None:
+    def _count(self, response: Any, prompt: str, shared: int, stable: int) -> None:
         usage = response.usage
         with self._lock:  # requests answer from several threads
             self.usage.requests += 1
@@ -254,7 +255,6 @@ class ModelClient:
         # the server may have cached; only the rest must show in its count.
         # The system message is the same in every run with this spec (prompt.system): a server
         # may hold it from an earlier run, so it need not show in the count either.
-        stable = prompt.find("\nuser\n") + 1 if prompt.startswith("system\n") else 0
         check_seen(usage.prompt_tokens or 0, cached, len(prompt), shared, stable)
 
 

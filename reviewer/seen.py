@@ -27,6 +27,13 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
     return "".join(f"{m['role']}\n{m['content']}\n" for m in messages)
 
 
+def system_chars(messages: list[dict[str, Any]]) -> int:
+    """Characters of the leading system message in prompt_text's layout; 0 without one."""
+    if not messages or messages[0]["role"] != "system":
+        return 0
+    return len(prompt_text(messages[:1]))
+
+
 def common_prefix(a: str, b: str) -> int:
     """How many leading characters a and b share. By halving: slices compare in C, so a long
     prompt costs a few comparisons, not a loop."""

@@ -209,3 +209,25 @@ def test_cli_repair_on_a_server_counting_only_uncached_tokens_completes(
     assert result.code == 0, result.stderr
     assert "saw only" not in result.stderr
     assert out.exists()
+
+
+def test_a_rule_line_reading_user_does_not_cut_the_cached_system_message_short(
+        tmp_path: Path) -> None:
+    """The system message is known by its length, not found by searching the prompt for a
+    "user" line: a rule with such a line must not make a warm cache look like truncation."""
+    from reviewer.diff import Change, parse_change
+    from reviewer.prompt import Context, build
+    from reviewer.spec import load_dir
+
+    (tmp_path / "rule.md").write_text(
+        "---\nid: UX-001\ntitle: Messages\nseverity: minor\n---\nWrite for the\nuser\n"
+        + "who reads the message, in plain words, without jargon. " * 120 + "\n")
+    rules = load_dir(tmp_path, str(tmp_path))
+
+    def request(tag: str) -> Request:
+        files = [parse_change(Change("src/app.py", "src/app.py", added_lines(40)))]
+        return build(files, rules, Context("T", ""), 12000, tag)[0][0]
+    with FakeOpenAI(cache="uncached-only", models=()) as fake:
+        fake.queue(answer(score=61), answer(score=62))
+        assert client_for(fake.url).review(request("mr-data-00000001")).score == 61
+        assert client_for(fake.url).review(request("mr-data-00000002")).score == 62
