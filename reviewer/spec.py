@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pathspec
 import yaml
@@ -20,17 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from reviewer.config import Settings, reveal
 from reviewer.errors import SpecError
 from reviewer.model import Severity
+from reviewer.spec_git import Credential, clone_credential, cloned, commit_of, strip_userinfo
 from reviewer.text import BOM, clean, decode
-
-if TYPE_CHECKING:  # GitPython is imported where a spec comes from git, not for every run
-    from git import GitCommandError
 
 RULE_ID = r"^[A-Z][A-Z0-9]*-\d{3}$"
 # A spec is a folder of short Markdown files; beyond these it is a wrong path or an attack
 # (a huge file in every prompt, a repository walked for minutes).
 MAX_RULE_FILES = 500
 MAX_RULE_FILE_BYTES = 256 * 1024
-COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")  # git cannot fetch an abbreviated SHA
 EVERY_PATH = frozenset({"**", "*", "**/*", "/**"})
 SCP_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@host:group/spec.git
 
@@ -152,7 +145,7 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
     for path in paths:
         check_size(clean(path.relative_to(root).as_posix()), path.stat().st_size)
         files[clean(path.relative_to(root).as_posix())] = path.read_bytes()
-    return load_files(files, source, ref, commit or _commit_of(root))
+    return load_files(files, source, ref, commit or commit_of(root))
 
 
 def _rule_paths(root: Path, source: str) -> Iterator[Path]:
@@ -201,15 +194,6 @@ def load_files(files: Mapping[str, bytes], source: str, ref: str | None,
     return Spec(source, ref, commit, tuple(rules))
 
 
-def _commit_of(root: Path) -> str | None:
-    import git  # GitPython only where a spec is read from git
-
-    try:
-        return str(git.Repo(root, search_parent_directories=True).head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
-        return None
-
-
 def is_url(source: str) -> bool:
     """True for what git clones: scheme://... or scp-like user@host:path."""
     return "://" in source or bool(SCP_URL.match(source))
@@ -222,100 +206,6 @@ def bundled_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise SpecError("the bundled spec is missing from this installation: pass --spec")
-
-
-# The spec is data: cloning it runs nothing it or a template could bring (hooks, an fsmonitor
-# command, LFS smudging), and only http(s), ssh and git transports are allowed.
-SAFE_GIT_CONFIG = {"core.hooksPath": "/dev/null", "core.fsmonitor": "false",
-                   "protocol.allow": "never", "protocol.https.allow": "always",
-                   "protocol.http.allow": "always", "protocol.ssh.allow": "always",
-                   "protocol.git.allow": "always", "protocol.file.allow": "user"}
-
-
-def git_config_env(settings: Mapping[str, str]) -> dict[str, str]:
-    """git configuration passed through the environment (GIT_CONFIG_COUNT, git 2.31+): it
-    applies to this command only and is never written to a .git/config."""
-    env = {"GIT_CONFIG_COUNT": str(len(settings))}
-    for n, (key, value) in enumerate(settings.items()):
-        env |= {f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": value}
-    return env
-
-
-@dataclass(frozen=True)
-class Credential:
-    username: str
-    password: str
-
-
-def clone_credential(url: str, spec_token: str | None, job_token: str | None,
-                     ci_host: str | None) -> Credential | None:
-    """The credential for an https spec URL: REVIEWER_SPEC_TOKEN, else CI_JOB_TOKEN on our host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return None
-    if parts.username and parts.password:
-        return Credential(unquote(parts.username), unquote(parts.password))  # as git decodes
-    if spec_token:
-        return Credential("oauth2", spec_token)
-    if job_token and ci_host and parts.hostname == ci_host.split(":")[0].lower():
-        return Credential("gitlab-ci-token", job_token)
-    return None
-
-
-def strip_userinfo(url: str) -> str:
-    """The URL without user:password@, as it may be printed and stored."""
-    parts = urlsplit(url)
-    if "://" not in url or not parts.netloc or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-@contextmanager
-def cloned(url: str, ref: str | None, credential: Credential | None) -> Iterator[Path]:
-    """Shallow-clone url at ref into a temporary directory, removed afterwards."""
-    import git
-
-    clean = strip_userinfo(url)
-    settings = dict(SAFE_GIT_CONFIG)
-    if credential:
-        # An extra header through the environment: never in argv, the URL or .git/config.
-        token = base64.b64encode(f"{credential.username}:{credential.password}".encode()).decode()
-        settings["http.extraHeader"] = f"Authorization: Basic {token}"
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_LFS_SKIP_SMUDGE": "1", **git_config_env(settings)}
-    with tempfile.TemporaryDirectory(prefix="reviewer-spec-") as tmp:
-        target = Path(tmp) / "spec"
-        try:
-            if ref and COMMIT_SHA.match(ref):
-                # --branch takes only branch and tag names; a commit is fetched by itself.
-                repo = git.Repo.init(target)
-                repo.git.fetch("--depth", "1", clean, ref, env=env)
-                repo.git.checkout("--quiet", "FETCH_HEAD")
-            else:
-                options = ["--branch", ref] if ref else []
-                git.Repo.clone_from(clean, target, env=env, multi_options=["--depth=1", *options])
-        except git.GitCommandError as exc:
-            raise SpecError(_clone_message(clean, ref, exc, credential)) from None
-        yield target
-
-
-def _clone_message(url: str, ref: str | None, exc: GitCommandError,
-                   credential: Credential | None) -> str:
-    # GitPython prefixes git's first stderr line with "stderr: '" (a fetch fails on it).
-    lines = [ln.strip().removeprefix("stderr: '") for ln in str(exc.stderr).splitlines()
-             if ln.strip()]
-    detail = next((ln for ln in reversed(lines) if ln.startswith(("fatal:", "remote:"))), "")
-    detail = detail.replace("stderr: ", "").strip("' ")
-    at = f" at ref {ref!r}" if ref else ""
-    hint = ("check the URL and --spec-ref" if credential else
-            "check the URL; for a private repository set REVIEWER_SPEC_TOKEN, or in CI allow "
-            "this project in the spec project's job token allowlist")
-    if credential and ("could not read Username" in detail or "Authentication failed" in detail):
-        # We sent a credential and the server answered 401 anyway: say which one it refused.
-        sent = {"oauth2": "REVIEWER_SPEC_TOKEN", "gitlab-ci-token": "CI_JOB_TOKEN (check the "
-                "spec project's job token allowlist)"}.get(credential.username,
-                                                            "the user and password in the URL")
-        hint = f"the server refused {sent}"
-    return f"cannot clone spec {url}{at}: {detail or 'git clone failed'} ({hint})"
 
 
 def from_settings(settings: Settings) -> Spec:
@@ -335,7 +225,7 @@ def local_copy(settings: Settings) -> Iterator[tuple[Spec, Settings]]:
         return
     with cloned(source, settings.spec_ref, _credential_for(settings)(source)) as path:
         rules = load_dir(path / (settings.spec_dir or ""), strip_userinfo(source),
-                         settings.spec_ref, _commit_of(path))
+                         settings.spec_ref, commit_of(path))
         yield rules, settings.model_copy(update={"spec": str(path), "spec_ref": None})
 
 
@@ -354,4 +244,4 @@ def load(source: str | None, ref: str | None, subdir: str | None,
     if not is_url(source):
         return load_dir(Path(source) / (subdir or ""), source, ref)
     with cloned(source, ref, credential_for(source)) as path:
-        return load_dir(path / (subdir or ""), strip_userinfo(source), ref, _commit_of(path))
+        return load_dir(path / (subdir or ""), strip_userinfo(source), ref, commit_of(path))

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from reviewer import spec
+from reviewer import spec, spec_git
 from reviewer.config import load_settings
 from reviewer.errors import SpecError
 from reviewer.model import SEVERITIES
@@ -308,9 +308,9 @@ def ref_name(served: Served, ref: str | None) -> str | None:
 @pytest.mark.parametrize(("ref", "commit_key", "expected"), REFS.values(), ids=REFS.keys())
 def test_cloned_spec_at_ref_loads_its_rules_and_keeps_the_token_out_of_git_dir(
         served: Served, ref: str | None, commit_key: str, expected: list[str]) -> None:
-    credential = spec.clone_credential(served.url, SPEC_TOKEN, None, None)
+    credential = spec_git.clone_credential(served.url, SPEC_TOKEN, None, None)
 
-    with spec.cloned(served.url, ref_name(served, ref), credential) as checkout:
+    with spec_git.cloned(served.url, ref_name(served, ref), credential) as checkout:
         assert git_dir_leaks(checkout, SPEC_TOKEN, "oauth2") == []
         config = (checkout / ".git" / "config").read_text()
         assert "extraheader" not in config.lower()
@@ -343,9 +343,9 @@ def test_spec_ref_with_a_directory_spec_is_refused(tmp_path: Path, plain_env: No
 
 
 def test_unknown_spec_ref_fails_naming_the_ref(served: Served) -> None:
-    credential = spec.Credential("oauth2", SPEC_TOKEN)
+    credential = spec_git.Credential("oauth2", SPEC_TOKEN)
 
-    with pytest.raises(SpecError) as raised, spec.cloned(served.url, "no-such-branch",
+    with pytest.raises(SpecError) as raised, spec_git.cloned(served.url, "no-such-branch",
                                                         credential):
         pass
 
@@ -394,7 +394,7 @@ def test_ci_job_token_is_not_sent_to_another_host(served: Served) -> None:
 def test_clone_credential_precedence_url_then_spec_token_then_job_token_on_ci_host(
         url: str, spec_token: str | None, job_token: str | None, ci_host: str | None,
         expected: tuple[str, str] | None) -> None:
-    credential = spec.clone_credential(url, spec_token, job_token, ci_host)
+    credential = spec_git.clone_credential(url, spec_token, job_token, ci_host)
 
     got = (credential.username, credential.password) if credential else None
     assert got == expected
@@ -418,7 +418,7 @@ def test_credentials_in_the_url_stay_out_of_the_clone_git_dir(served: Served, us
                                                               password: str) -> None:
     url = served.with_userinfo(user, password)
 
-    with spec.cloned(url, None, spec.clone_credential(url, None, None, None)) as checkout:
+    with spec_git.cloned(url, None, spec_git.clone_credential(url, None, None, None)) as checkout:
         config = (checkout / ".git" / "config").read_text()
         assert password not in config and quote(password, safe="") not in config
         assert f"url = {served.url}\n" in config
@@ -455,13 +455,13 @@ def test_wrong_spec_token_exits_1_with_one_line_without_the_token(served: Served
 
 
 @pytest.mark.parametrize(("credential", "says"), [
-    (spec.Credential("oauth2", "glpat-Wrong1111"), "the server refused REVIEWER_SPEC_TOKEN"),
-    (spec.Credential("gitlab-ci-token", "job-Wrong2222"), "the server refused CI_JOB_TOKEN"),
-    (spec.Credential(URL_USER, "Wrong3333"), "refused the user and password in the URL"),
+    (spec_git.Credential("oauth2", "glpat-Wrong1111"), "the server refused REVIEWER_SPEC_TOKEN"),
+    (spec_git.Credential("gitlab-ci-token", "job-Wrong2222"), "the server refused CI_JOB_TOKEN"),
+    (spec_git.Credential(URL_USER, "Wrong3333"), "refused the user and password in the URL"),
 ])
 def test_refused_credential_is_named_in_the_error_without_its_secret(
-        served: Served, credential: spec.Credential, says: str) -> None:
-    with pytest.raises(SpecError) as raised, spec.cloned(served.url, None, credential):
+        served: Served, credential: spec_git.Credential, says: str) -> None:
+    with pytest.raises(SpecError) as raised, spec_git.cloned(served.url, None, credential):
         pass
 
     assert says in str(raised.value)
@@ -472,8 +472,8 @@ def test_refused_credential_is_named_in_the_error_without_its_secret(
 def test_unknown_commit_sha_fails_with_git_reason(served: Served) -> None:
     missing = "0123456789abcdef0123456789abcdef01234567"
 
-    with pytest.raises(SpecError) as raised, spec.cloned(served.url, missing,
-                                                        spec.Credential("oauth2", SPEC_TOKEN)):
+    with pytest.raises(SpecError) as raised, spec_git.cloned(served.url, missing,
+                                                        spec_git.Credential("oauth2", SPEC_TOKEN)):
         pass
 
     assert str(raised.value).startswith(f"cannot clone spec {served.url} at ref '{missing}': "
