@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reviewer.errors import UsageError
-from reviewer.eval.corpus import load, problems
+from reviewer.eval.corpus import load, problems, unknown_rules
 
 DIFF = """diff --git a/app.py b/app.py
 index 1111111..2222222 100644
@@ -42,7 +42,8 @@ def test_a_case_loads_and_checks_clean(tmp_path: Path) -> None:
     cases = load(tmp_path)
     assert [c.id for c in cases] == ["clean", "off-by-one"]
     assert cases[1].defects[0].lines == (3, 3) and cases[1].meta.tags == ("off-by-one",)
-    assert all(problems(c, ["COR-005"]) == [] for c in cases)
+    assert all(problems(c) == [] for c in cases)
+    assert unknown_rules(cases, ["COR-005"]) == []
 
 
 @pytest.mark.parametrize(("meta", "expected", "words"), [
@@ -65,9 +66,12 @@ def test_a_bad_case_names_its_file_and_field(tmp_path: Path, meta: str, expected
 def test_problems_a_defect_off_the_diff_or_an_unknown_rule(tmp_path: Path) -> None:
     write_case(tmp_path, "c", META, DEFECT.replace("[3, 3]", "[2, 9]").replace(
         "COR-005", "XYZ-1"))
-    found = problems(load(tmp_path)[0], ["COR-005"])
-    assert any("XYZ-1 is not in the spec" in p for p in found)
-    assert any("added or context lines" in p for p in found)
+    write_case(tmp_path, "d", META, DEFECT.replace("path: app.py", "path: other.py"))
+    c, d = load(tmp_path)
+    assert problems(c) == ["c: defect 1 (app.py:2): lines must be added or context lines of "
+                           "the diff"]
+    assert problems(d) == ["d: defect 1 (other.py:3): change.diff does not change this file"]
+    assert unknown_rules([c, d], ["COR-005"]) == ["XYZ-1"]
 
 
 def test_not_a_corpus(tmp_path: Path) -> None:
@@ -87,7 +91,7 @@ def test_the_starter_corpus_is_valid() -> None:
 
     rules = [r.id for r in load_dir(bundled_dir(), "bundled").rules]
     cases = load(STARTER)
-    assert [p for c in cases for p in problems(c, rules)] == []
+    assert [p for c in cases for p in problems(c)] == [] and unknown_rules(cases, rules) == []
     assert len(cases) >= 36
     per_rule = {r: sum(d.rule == r for c in cases for d in c.defects) for r in rules}
     assert min(per_rule.values()) >= 2, per_rule

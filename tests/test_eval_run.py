@@ -276,3 +276,28 @@ def test_eval_flags_can_come_from_the_environment(tmp_path: Path, llm: FakeOpenA
     assert ([c.id for c in got.cases], got.repeat, got.shard, got.tolerance) == \
         (["beta"], 2, "2/2", 0)
     assert got.overall.runs == 2
+
+
+def test_a_case_no_finding_could_match_stops_the_run_before_any_request(
+        tmp_path: Path, llm: FakeOpenAI) -> None:
+    corpus = corpus_of_three(tmp_path)
+    expected = corpus / "cases" / "alpha" / "expected.yaml"
+    expected.write_text(expected.read_text().replace("[3, 3]", "[30, 31]"))
+    result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m")
+    assert result.code == 2 and llm.requests == []
+    assert result.stderr == ("reviewer: error: alpha: defect 1 (alpha_calc.py:30): lines must "
+                             "be added or context lines of the diff: fix the case "
+                             "(eval/README.md)\n")
+
+
+def test_rules_the_spec_lacks_are_named_once(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    corpus = corpus_of_three(tmp_path)
+    for case in ("alpha", "beta"):
+        expected = corpus / "cases" / case / "expected.yaml"
+        expected.write_text(expected.read_text().replace("rule: ", "rule: TEAM-"))
+    result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "--model", "m",
+                     "-o", str(tmp_path / "r.json"))
+    assert result.code == 0, result.stderr
+    assert result.stderr.count("the corpus names rule(s) TEAM-COR-005, TEAM-SEC-001 that "
+                               "spec bundled does not have") == 1

@@ -96,25 +96,30 @@ def load_case(folder: Path) -> Case:
     return Case(folder.name, meta, expected.defects, folder / "change.diff")
 
 
-def problems(case: Case, rule_ids: Iterable[str]) -> list[str]:
-    """What is wrong with a case that loads: a diff that does not parse, a defect on a line
-    that is not an added or context line of its file, a rule the spec does not have."""
-    known = set(rule_ids)
+def problems(case: Case) -> list[str]:
+    """What is wrong with a case that loads: a diff that does not parse or holds no file, a
+    defect on a file the diff does not change or on a line that is not an added or context
+    line of it (no finding could ever match it)."""
     try:
         files = {f.path: f for f in map(parse_change, split_patch(case.diff.read_bytes()))}
     except ReviewerError as exc:
         return [f"{case.id}: change.diff: {exc}"]
     found = [] if files else [f"{case.id}: change.diff holds no file changes"]
     for n, defect in enumerate(case.defects):
-        where = f"{case.id}: defect {n} ({defect.path}:{defect.lines[0]})"
-        if defect.rule is not None and defect.rule not in known:
-            found.append(f"{where}: rule {defect.rule} is not in the spec")
+        where = f"{case.id}: defect {n + 1} ({defect.path}:{defect.lines[0]})"
         file = files.get(defect.path)
         if file is None:
-            found.append(f"{where}: no such file in change.diff")
+            found.append(f"{where}: change.diff does not change this file")
         elif not _addressable(file, *defect.lines):
             found.append(f"{where}: lines must be added or context lines of the diff")
     return found
+
+
+def unknown_rules(cases: Iterable[Case], rule_ids: Iterable[str]) -> list[str]:
+    """The rules the cases' defects name that the spec does not have, sorted (a corpus
+    written for another spec: its rule accuracy cannot be high)."""
+    known = set(rule_ids)
+    return sorted({d.rule for c in cases for d in c.defects if d.rule and d.rule not in known})
 
 
 def _addressable(file: FileDiff, first: int, last: int) -> bool:

@@ -7,6 +7,7 @@ with the error, and counts its defects as missed.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +18,15 @@ from pathlib import Path
 from reviewer import __version__, review, spec
 from reviewer.config import Settings
 from reviewer.errors import ModelError, ReviewerError, UsageError
+from reviewer.eval import corpus
 from reviewer.eval.corpus import Case
 from reviewer.eval.metrics import summarize
 from reviewer.eval.results import CaseResult, CaseRun, EvalResult, Figures, Found
 from reviewer.llm_errors import one_line
 from reviewer.model import ModelInfo, Review, SpecInfo
 from reviewer.server import ServerFacts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: in
             tempfile.TemporaryDirectory(prefix="reviewer-eval-") as scratch, \
             ThreadPoolExecutor(max_workers=settings.concurrency,
                                thread_name_prefix="case") as pool:
+        check(mine, rules)
         def one(job: tuple[Case, int]) -> tuple[CaseRun, Review | None]:
             done = _one(on_disk, job[0], job[1], Path(scratch), server)
             advance(done[0])
@@ -92,6 +97,21 @@ def run(settings: Settings, cases: Sequence[Case], *, repeat: int, tolerance: in
                      model=model, shard=shard.label,
                      spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,
                                    rules=[r.id for r in rules.rules]))
+
+
+def check(cases: Sequence[Case], rules: spec.Spec) -> None:
+    """Before any request: UsageError for a case no finding could ever match (a broken diff,
+    a defect off it), a warning for rules the spec does not have (a corpus written for other
+    rules: their defects can be found, never named right)."""
+    bad = [p for c in cases for p in corpus.problems(c)]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UsageError(f"{bad[0]}{more}: fix the case (eval/README.md)")
+    unknown = corpus.unknown_rules(cases, [r.id for r in rules.rules])
+    if unknown:
+        log.warning("the corpus names rule(s) %s that spec %s does not have: no finding can "
+                    "name them, so rule accuracy counts their matches as wrong",
+                    ", ".join(unknown), rules.source)
 
 
 def _one(settings: Settings, case: Case, repeat: int, scratch: Path, server: ServerFacts
