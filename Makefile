@@ -9,7 +9,7 @@ CI_TOOLS := .cache/ci-tools
 # skips that one test on a machine where that is not possible.
 IMAGE_BUILD ?= 1
 
-.PHONY: setup demo test lint unit bench bench-scale clean ci-tools image
+.PHONY: setup demo eval-baseline test lint unit bench bench-scale clean ci-tools image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ setup: $(BIN)/.installed $(MODEL)
 
 demo: setup
 	PATH="$(abspath $(BIN)):$$PATH" scripts/demo $(abspath $(MODEL))
+
+# The embedded model on the starter corpus (about 5 minutes on 2 cores): eval-baseline.json.
+eval-baseline: setup
+	PATH="$(abspath $(BIN)):$$PATH" scripts/eval-baseline $(abspath $(MODEL))
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check reviewer tests bench
