@@ -47,13 +47,20 @@ def test_a_case_loads_and_checks_clean(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("meta", "expected", "words"), [
-    (META.replace("clean: false\n", ""), DEFECT, "clean: Field required"),
-    (META + "colour: red\n", DEFECT, "colour: Extra inputs"),
-    (META, DEFECT.replace("severity: major", "severity: huge"), "severity"),
+    (META.replace("clean: false\n", ""), DEFECT, "bad/meta.yaml: clean: Field required"),
+    (META + "colour: red\n", DEFECT, "bad/meta.yaml: colour: unknown key (a typo?)"),
+    (META, DEFECT.replace("severity: major", "severity: huge"),
+     "bad/expected.yaml: defects.0.severity: Input should be"),
     (META, DEFECT.replace("[3, 3]", "[4, 3]"), "the first is after the last"),
+    (META, DEFECT.replace("[3, 3]", "7"), "bad/expected.yaml: defects.0.lines: expected "
+     "[first, last], e.g. [12, 14] (one line: [12, 12])"),
+    (META, DEFECT.replace("[3, 3]", "[3]"), "defects.0.lines: expected [first, last]"),
+    (META, "- path: app.py\n", "bad/expected.yaml: expected a mapping of keys (defects), "
+     "found a list"),
     (META, "defects: []\n", "lists no defects"),
     (META.replace("false", "true"), DEFECT, "lists defects"),
-    (META, "defects: [unclosed\n", "cannot be read"),
+    (META, "defects: [unclosed\n", "bad/expected.yaml is not valid YAML at line 2, column 1: "
+     "expected ',' or ']', but got '<stream end>'"),
 ])
 def test_a_bad_case_names_its_file_and_field(tmp_path: Path, meta: str, expected: str,
                                              words: str) -> None:
@@ -61,6 +68,24 @@ def test_a_bad_case_names_its_file_and_field(tmp_path: Path, meta: str, expected
     with pytest.raises(UsageError, match="bad") as err:
         load(tmp_path)
     assert words in str(err.value)
+
+
+def test_a_meta_file_not_in_utf8_is_named(tmp_path: Path) -> None:
+    folder = write_case(tmp_path, "latin", META, DEFECT)
+    (folder / "meta.yaml").write_bytes("title: J\xfcrgen's fix\n".encode("latin-1") +
+                                       META.encode()[8:])
+    with pytest.raises(UsageError) as err:
+        load(tmp_path)
+    assert str(err.value) == "latin/meta.yaml is not UTF-8 text (byte 8): save it as UTF-8"
+
+
+def test_hidden_folders_are_no_cases_and_ids_are_checked(tmp_path: Path) -> None:
+    write_case(tmp_path, "ok", META, DEFECT)
+    (tmp_path / "cases" / ".git").mkdir()
+    assert [c.id for c in load(tmp_path)] == ["ok"]
+    write_case(tmp_path, "Py Shell", META, DEFECT)
+    with pytest.raises(UsageError, match="Py Shell: a case folder is named in lower case"):
+        load(tmp_path)
 
 
 def test_problems_a_defect_off_the_diff_or_an_unknown_rule(tmp_path: Path) -> None:

@@ -6,19 +6,22 @@ that forbid unknown keys; a mistake is reported with its file and field (UsageEr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from reviewer.diff import FileDiff, parse_change, split_patch
 from reviewer.errors import ReviewerError, UsageError
 from reviewer.model import Severity
 
 CASE_ID = r"^[a-z0-9][a-z0-9._-]*$"
+M = TypeVar("M", bound=BaseModel)
 
 
 class Meta(BaseModel):
@@ -72,7 +75,9 @@ def load(corpus: Path) -> list[Case]:
     folder = corpus / "cases" if (corpus / "cases").is_dir() else corpus
     if not folder.is_dir():
         raise UsageError(f"{corpus} is not an eval corpus: expected a folder holding cases/")
-    cases = [load_case(d) for d in sorted(folder.iterdir()) if d.is_dir()]
+    # A hidden folder (.git, .pytest_cache) is not a case.
+    cases = [load_case(d) for d in sorted(folder.iterdir())
+             if d.is_dir() and not d.name.startswith(".")]
     if not cases:
         raise UsageError(f"{folder} holds no cases (cases/<id>/meta.yaml, change.diff, "
                          "expected.yaml; see eval/README.md)")
@@ -80,13 +85,12 @@ def load(corpus: Path) -> list[Case]:
 
 
 def load_case(folder: Path) -> Case:
-    try:
-        meta = Meta.model_validate(_yaml(folder / "meta.yaml"))
-        expected = Expected.model_validate(_yaml(folder / "expected.yaml") or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UsageError(f"{folder.name}: {where}: {err['msg']}") from None
+    """One case folder; UsageError naming the file and field of the first mistake."""
+    if not re.match(CASE_ID, folder.name):
+        raise UsageError(f"{folder}: a case folder is named in lower case letters, digits, "
+                         "'.', '_' and '-' (its name is the case id), e.g. py-off-by-one")
+    meta = _model(Meta, folder / "meta.yaml")
+    expected = _model(Expected, folder / "expected.yaml")
     if not (folder / "change.diff").is_file():
         raise UsageError(f"{folder}/change.diff is missing")
     if meta.clean and expected.defects:
@@ -126,10 +130,48 @@ def _addressable(file: FileDiff, first: int, last: int) -> bool:
     return all(file.line_at("new", n) is not None for n in (first, last))
 
 
+def _model(kind: type[M], path: Path) -> M:
+    """The YAML file at path as kind (an empty file is an empty mapping)."""
+    data = _yaml(path)
+    if data is not None and not isinstance(data, dict):
+        raise UsageError(f"{_short(path)}: expected a mapping of keys ({_keys(kind)}), "
+                         f"found a {type(data).__name__}")
+    try:
+        return kind.model_validate(data or {})
+    except ValidationError as exc:
+        raise UsageError(f"{_short(path)}: {_message(exc.errors()[0])}") from None
+
+
+def _message(err: ErrorDetails) -> str:
+    """Where and what, with what is wanted where pydantic's words are about Python types."""
+    loc = [str(p) for p in err["loc"]]
+    if "lines" in loc and err["type"] in ("tuple_type", "too_short", "too_long", "missing"):
+        where = ".".join(loc[:loc.index("lines") + 1])
+        return f"{where}: expected [first, last], e.g. [12, 14] (one line: [12, 12])"
+    what = "unknown key (a typo?)" if err["type"] == "extra_forbidden" else str(err["msg"])
+    return f"{'.'.join(loc) or 'the file'}: {what}"
+
+
+def _keys(kind: type[BaseModel]) -> str:
+    return ", ".join(kind.model_fields)
+
+
+def _short(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
 def _yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path} is missing") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UsageError(f"{path} cannot be read: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{_short(path)} is not UTF-8 text (byte {exc.start}): save it as "
+                         "UTF-8") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UsageError(f"{_short(path)} is not valid YAML{at}: {exc.problem}") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{_short(path)} cannot be read: {' '.join(str(exc).split())}") \
+            from None
