@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -263,13 +264,23 @@ def _guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = (
             _print_traceback(secrets)
         _fail(_redact(str(exc), secrets), EXIT_USAGE if isinstance(exc, UsageError) else
               EXIT_FAILED)
-    except (KeyboardInterrupt, typer.Exit):
+    except (KeyboardInterrupt, typer.Exit, BrokenPipeError):  # main() handles the pipe
         raise
     except Exception as exc:
         if verbose:
             _print_traceback(secrets)
         _fail(_redact(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
                       "traceback, and please report it)", secrets), EXIT_FAILED)
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`reviewer ... | head`): nothing more to say to it, and
+    no error to report (what was written, review.json, stands). stdout then points at
+    /dev/null so the interpreter's last flush does not fail again, as Python's signal
+    documentation recommends for SIGPIPE; exit 1, as it does, since the output was cut."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_FAILED
 
 
 def _print_traceback(secrets: Sequence[str]) -> None:
@@ -305,11 +316,34 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def main() -> None:
-    """Console script entry point."""
+    """Console script entry point. click's own usage errors (an unknown flag, a bad value, a
+    missing argument) become one line on stderr and exit 2, like every other error."""
     try:
-        app()
+        code = app(prog_name="reviewer", standalone_mode=False)
+    except BrokenPipeError:
+        code = _closed_pipe()
+    except typer.Abort:  # end of input at a prompt; Ctrl-C is Exit(130)
+        sys.stderr.write("reviewer: aborted\n")
+        code = EXIT_FAILED
+    except Exception as exc:
+        code = _usage_error(exc)
     finally:
         # Nothing a run made needs collecting at exit: frozen, it is skipped by the
         # interpreter's last collection, which otherwise walks every object of the SDKs and
         # the review (~0.25 s of every run; bench/bench_pipeline.py measures start-up).
         gc.freeze()
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _usage_error(exc: Exception) -> int:
+    """The exit code of one of click's errors, after its one line; anything else is raised.
+    Known by shape, not class: typer 0.2x carries its own copy of click (typer._click), older
+    typers use click itself, and typer's own handler tells NoArgsIsHelpError by name too."""
+    code, message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
+    if not isinstance(code, int) or not callable(message):
+        raise exc
+    if type(exc).__name__ != "NoArgsIsHelpError":  # else the help is printed already
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        sys.stderr.write(f"reviewer: error: {' '.join(f'{message()}{hint}'.split())}\n")
+    return code
