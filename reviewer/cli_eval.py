@@ -189,14 +189,23 @@ class _Progress:
 
     def __init__(self, total: int, quiet: bool, in_ci: bool) -> None:
         from rich.console import Console
-        from rich.progress import Progress
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         console = Console(stderr=True)
         self.lines = in_ci and not quiet and not console.is_terminal
         self.total, self.done = total, 0
         self.lock = threading.Lock()  # cases end in worker threads
-        self.bar = Progress(console=console, transient=True,
-                            disable=quiet or not console.is_terminal)
+        # Cases done of all, time so far and an estimate: an eval runs for minutes.
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                            transient=True, disable=quiet or not console.is_terminal)
         self.task = self.bar.add_task("cases", total=total)
 
     def __enter__(self) -> _Progress:

@@ -301,3 +301,18 @@ def test_rules_the_spec_lacks_are_named_once(tmp_path: Path, llm: FakeOpenAI) ->
     assert result.code == 0, result.stderr
     assert result.stderr.count("the corpus names rule(s) TEAM-COR-005, TEAM-SEC-001 that "
                                "spec bundled does not have") == 1
+
+
+def test_on_a_terminal_a_bar_counts_the_cases(tmp_path: Path, llm: FakeOpenAI) -> None:
+    import sys
+
+    from tests.test_progress import on_a_terminal
+
+    script(llm)
+    code, stdout, terminal = on_a_terminal(
+        [sys.executable, "-m", "reviewer", "eval", "run", str(corpus_of_three(tmp_path)),
+         "--base-url", llm.url, "--model", "m", "-o", str(tmp_path / "r.json")],
+        clean_env(TERM="xterm", COLUMNS="120"))
+    assert code == 0, terminal
+    assert "3/3" in terminal and "0:00:0" in terminal  # cases done of all, time elapsed
+    assert "3/3" not in stdout and "overall" in stdout  # the bar on stderr, the tables on stdout

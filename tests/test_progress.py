@@ -183,9 +183,11 @@ def test_a_terminal_gets_the_bar_on_stderr_and_stdout_keeps_the_review(
                     REVIEWER_API_KEY=API_KEY, REVIEWER_OUTPUT=str(tmp_path / "r.json"),
                     TERM="xterm")
 
-    stdout, terminal = on_a_terminal(
+    code, stdout, terminal = on_a_terminal(
         [sys.executable, "-m", "reviewer", "review", "--dry-run", "--spec",
          str(spec_with_one_rule(tmp_path)), "--max-input-tokens", "2000"], env)
+
+    assert code == 4  # a request failed: the review is incomplete
 
     assert "reviewing" in terminal and "tokens" in terminal, terminal
     assert re.search(r"(\d+)/\1", terminal)  # all requests done, as the bar last showed
@@ -194,8 +196,9 @@ def test_a_terminal_gets_the_bar_on_stderr_and_stdout_keeps_the_review(
     assert "reviewing" not in stdout and "Score" in stdout  # the result alone, on stdout
 
 
-def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[str, str]:
-    """Run argv with stderr on a pseudo-terminal: (stdout, what the terminal received)."""
+def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run argv with stderr on a pseudo-terminal: (exit code, stdout, what the terminal
+    received)."""
     leader, follower = pty.openpty()
     received: list[bytes] = []
 
@@ -218,8 +221,7 @@ def on_a_terminal(argv: list[str], env: dict[str, str]) -> tuple[str, str]:
         os.close(follower)
     reader.join(10)
     os.close(leader)
-    assert proc.returncode == 4
-    return proc.stdout.decode(), b"".join(received).decode(errors="replace")
+    return proc.returncode, proc.stdout.decode(), b"".join(received).decode(errors="replace")
 
 
 # --- the implementations, driven directly ------------------------------------------------------
