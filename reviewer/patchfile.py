@@ -8,10 +8,12 @@ the range it came from. Anything that is not a usable diff is the user's to fix:
 from __future__ import annotations
 
 import sys
+from itertools import chain
 from pathlib import Path
 
 from reviewer.diff import Change, parse_change, split_patch
 from reviewer.errors import ReviewerError, UsageError
+from reviewer.patchforms import patches, printable, refuse_other_forms, refuse_repeats
 
 STDIN = "-"
 EXPECTED = "expected a unified diff as `git diff` prints it"
@@ -19,20 +21,34 @@ EXPECTED = "expected a unified diff as `git diff` prints it"
 
 def read_patch(name: str) -> tuple[Change, ...]:
     """The changes of the diff in file name (`-`: stdin); UsageError for a file that is
-    missing, unreadable, empty or not a diff."""
+    missing, unreadable, empty or not one two-way diff (patchforms.py: coloured, combined, a
+    series that changes a file twice)."""
+    try:
+        return _read_patch(name)
+    except UsageError as exc:
+        # The message may quote the input (a name, a line the parser stopped at): a control
+        # character in it would reach the terminal raw (an ESC recolours it, a CR hides text).
+        raise UsageError(printable(str(exc))) from None
+
+
+def _read_patch(name: str) -> tuple[Change, ...]:
     data = sys.stdin.buffer.read() if name == STDIN else _read(Path(name))
     shown = "stdin" if name == STDIN else name
     if not data.strip():
         raise UsageError(f"--diff {shown} is empty: {EXPECTED} (git diff main > change.diff)")
+    refuse_other_forms(data, shown)
     try:
-        changes = split_patch(data)
-        for change in changes:
+        # Each mail or commit apart: a file's hunks never run on into the next mail's headers.
+        series = [split_patch(part) for part in patches(data)]
+        for change in chain.from_iterable(series):
             parse_change(change)  # a broken hunk is found now, not after the model is asked
     except ReviewerError as exc:
-        raise UsageError(f"--diff {shown}: {exc}; {EXPECTED}") from None
+        raise UsageError(f"--diff {shown}: {str(exc).strip()}; {EXPECTED}") from None
+    refuse_repeats(series, shown)
+    changes = tuple(chain.from_iterable(series))
     if not changes:
         raise UsageError(f"--diff {shown} holds no file changes: {EXPECTED}")
-    return tuple(changes)
+    return changes
 
 
 def _read(path: Path) -> bytes:
