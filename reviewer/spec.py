@@ -129,8 +129,11 @@ def _header(text: str, file: str, line: int) -> RuleHeader:
         raise SpecError(f"{file}:{at}: {key}: {err['msg']}") from None
 
 
-def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None = None) -> Spec:
+def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None = None, *,
+             in_git: bool = True) -> Spec:
     """Load and validate every rule file under root (README.md files are documentation).
+
+    commit: the spec's commit; when None and in_git, that of the checkout root is in, if any.
 
     Files are read as text.decode reads bytes: UTF-8 (with or without a byte-order mark), else
     legacy single-byte text, so a rule saved by any editor loads. A spec over the limits
@@ -145,7 +148,7 @@ def load_dir(root: Path, source: str, ref: str | None = None, commit: str | None
     for path in paths:
         check_size(clean(path.relative_to(root).as_posix()), path.stat().st_size)
         files[clean(path.relative_to(root).as_posix())] = path.read_bytes()
-    return load_files(files, source, ref, commit or commit_of(root))
+    return load_files(files, source, ref, commit or (commit_of(root) if in_git else None))
 
 
 def _rule_paths(root: Path, source: str) -> Iterator[Path]:
@@ -240,7 +243,10 @@ def load(source: str | None, ref: str | None, subdir: str | None,
          credential_for: Callable[[str], Credential | None]) -> Spec:
     """Load the spec a run asks for: bundled, a directory, or a git URL cloned at ref."""
     if source is None:
-        return load_dir(bundled_dir() / (subdir or ""), "bundled")
+        # The bundled rules are versioned with the tool, not with whatever git checkout the
+        # package sits in: a virtualenv inside the reviewed project would give them the MR's
+        # head as commit, a new one on every push (and --incremental would start over).
+        return load_dir(bundled_dir() / (subdir or ""), "bundled", in_git=False)
     if not is_url(source):
         return load_dir(Path(source) / (subdir or ""), source, ref)
     with cloned(source, ref, credential_for(source)) as path:

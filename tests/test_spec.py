@@ -163,6 +163,15 @@ def test_bundled_spec_has_8_to_15_rules_with_unique_ids_and_valid_severities(
     assert all(Path(r.file).name.startswith(f"{r.id}-") for r in loaded.rules)
 
 
+def test_the_bundled_spec_takes_no_commit_from_the_checkout_it_sits_in(plain_env: None) -> None:
+    """Installed in a virtualenv inside the reviewed project (or, here, in this repository's
+    own checkout), the bundled rules must not take that checkout's head as their commit: it
+    changes on every push, and an incremental review would start over each time."""
+    if spec.commit_of(spec.bundled_dir()) is None:
+        pytest.skip("the bundled rules are not inside a git checkout here")
+    assert load_spec(load_settings({})).commit is None
+
+
 def test_spec_check_without_argument_lists_every_bundled_rule_id() -> None:
     bundled = spec.load_dir(ROOT / "spec", "bundled")
 
