@@ -13,7 +13,8 @@ from pathlib import Path
 
 from reviewer.diff import Change, parse_change, split_patch
 from reviewer.errors import ReviewerError, UsageError
-from reviewer.patchforms import patches, printable, refuse_other_forms, refuse_repeats
+from reviewer.patchforms import patches, refuse_other_forms, refuse_repeats
+from reviewer.text import printable
 
 STDIN = "-"
 EXPECTED = "expected a unified diff as `git diff` prints it"

@@ -17,13 +17,12 @@ enough to it that the parser would take them silently, and each would be read wr
   with `commit <sha>` (git-log(1)). Each patch's line numbers count from the tree the patch
   before it left, so a file that two of them change has no one set of line numbers.
 
-Any message here may quote the input: printable() makes it safe for a terminal.
+Any message here may quote the input: text.printable() makes it safe for a terminal.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from reviewer.diff import Change
@@ -98,20 +97,3 @@ def _repeated(series: Sequence[Sequence[Change]]) -> list[str]:
             reviewed.add(key)
     return list(repeated)
 
-
-def printable(text: str) -> str:
-    """text safe to print as one line: a control character that quotes the input would
-    recolour (ESC), rewind (CR) or break the user's terminal line. A line break or tab
-    becomes a space (the message is one line); any other control character, and a lone
-    surrogate (a name from os.fsdecode), becomes an escape such as \\x1b."""
-    return "".join(_printable(char) for char in text)
-
-
-def _printable(char: str) -> str:
-    kind = unicodedata.category(char)
-    if kind == "Cc" and char.isspace():
-        return " "
-    if kind in ("Cc", "Cs"):
-        code = ord(char)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    return char

@@ -14,6 +14,7 @@ from reviewer import identity
 from reviewer.coverage import by_reason
 from reviewer.markdown import CODE_QUICK_ACTION, cell, clip, code, fence, inert, newlines
 from reviewer.model import NotReviewed, PlacedFinding, Review, severity_rank
+from reviewer.text import printable
 
 MARKER = "<!-- reviewer:summary -->"
 FINDING_ID = identity.MARKER_RE  # an inline thread's marker, of either version
@@ -235,11 +236,12 @@ def terminal(review: Review) -> RenderableType:
                                    else Text("No findings.", style="green")]
     elsewhere = [f"{location(f)} {f.severity}: {f.title}" for f in review.findings
                  if not f.in_change]
+    # Names come from the diff: one holding an ESC or a CR would restyle or rewind the terminal.
     listings = [("About files not in this change", elsewhere, "dim"),
-                ("Not reviewed", [f"{n.path} ({n.reason})" for n in review.coverage.not_reviewed],
-                 "red"),
-                ("Skipped by policy", [f"{s.path} ({s.reason})" for s in review.skipped_files],
-                 "dim")]
+                ("Not reviewed", [printable(f"{n.path} ({n.reason})")
+                                  for n in review.coverage.not_reviewed], "red"),
+                ("Skipped by policy", [printable(f"{s.path} ({s.reason})")
+                                       for s in review.skipped_files], "dim")]
     parts += [Text(f"{name}: " + ", ".join(items), style=style)
               for name, items, style in listings if items]
     parts.append(Text(f"model {review.model.name} on {review.model.host} · spec "

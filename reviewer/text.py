@@ -12,6 +12,8 @@ UTF-16 when it decodes as such; git itself treats such files as binary, but a ru
 
 from __future__ import annotations
 
+import unicodedata
+
 BOM = "\ufeff"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
@@ -54,3 +56,21 @@ def clean(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return decode(text.encode("utf-8", "surrogateescape"))
+
+
+def printable(text: str) -> str:
+    """text safe to show on a terminal, as one line: a control character from the input (a
+    file name, a line of a diff) would recolour (ESC), rewind (CR) or break the line. A line
+    break or tab becomes a space; any other control character, and a lone surrogate (a name
+    from os.fsdecode), becomes an escape such as \\x1b."""
+    return "".join(_printable(char) for char in text)
+
+
+def _printable(char: str) -> str:
+    kind = unicodedata.category(char)
+    if kind == "Cc" and char.isspace():
+        return " "
+    if kind in ("Cc", "Cs"):
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return char

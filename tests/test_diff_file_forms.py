@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from reviewer.model import Review
-from tests.conftest import answer, clean_env, finding
+from tests.conftest import answer, clean_env, finding, run_cli
 from tests.openai_standin import FakeOpenAI
 from tests.test_diff_file import saved_diff, sent
 from tests.test_localgit import commit, git, make_repo
@@ -166,3 +166,17 @@ def test_a_series_that_changes_each_file_once_is_reviewed(tmp_path: Path,
     assert [(f.path, f.line, f.placed) for f in review.findings] == [("app.py", 2, True)]
     assert "return a - b" in sent(llm) and "hello" in sent(llm)
     assert "Subject:" not in sent(llm)  # the next mail's headers are not read as hunk lines
+
+
+def test_the_summary_names_a_file_with_control_characters_escaped(tmp_path: Path,
+                                                                  llm: FakeOpenAI) -> None:
+    repo = make_repo(tmp_path / "repo")
+    commit(repo, "two files", {f"p{ESC}[31mq.min.js": "x\n", "app.py": "y = 1\n"})
+    llm.queue(answer(score=90))
+    patch = tmp_path / "change.diff"
+    patch.write_bytes(raw_git(repo, "diff", "HEAD~1", "HEAD"))
+    result = run_cli("review", "--diff", str(patch), "--base-url", llm.url, "--model", "m",
+                     "--exclude", "*.js", "-o", "out.json", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert "Skipped by policy: p\\x1b[31mq.min.js" in " ".join(result.stdout.split())
+    assert ESC not in result.stdout + result.stderr
