@@ -2,7 +2,9 @@
 
 The bytes go through the same parser as the local mode (diff.split_patch: git's headers read
 by gitpatch.py, each file decoded by text.decode), so a `git diff` saved to a file reviews as
-the range it came from. Anything that is not a usable diff is the user's to fix: UsageError.
+the range it came from. Anything that is not a usable diff is the user's to fix: UsageError;
+so is what only looks like one diff (patchforms.py: a combined diff from a merge, a coloured
+diff, a patch series that changes a file twice), refused with what to run instead.
 """
 
 from __future__ import annotations

@@ -58,8 +58,10 @@ def refuse_other_forms(data: bytes, shown: str) -> None:
 
 
 def patches(data: bytes) -> list[bytes]:
-    """data cut where a mail of `git format-patch` or a commit of `git log -p` starts; one
-    part when there is no such line (a `git diff`)."""
+    """data cut where a mail of `git format-patch` (`From <sha> Mon Sep 17 00:00:00 2001`,
+    git-format-patch(1)) or a commit of `git log -p`/`git show` (`commit <sha>`, git-log(1))
+    starts; one part when there is no such line (a `git diff`). Neither line can be a line of
+    a hunk, which starts with ' ', '+', '-' or '\\'."""
     return [part for part in PATCH_START.split(data) if part.strip()]
 
 

@@ -156,14 +156,15 @@ def test_a_series_that_changes_a_file_twice_is_refused(tmp_path: Path,
 def test_a_series_that_changes_each_file_once_is_reviewed(tmp_path: Path,
                                                           llm: FakeOpenAI) -> None:
     repo = two_commits(tmp_path, {"old.txt": "hello\n"})
-    series = raw_git(repo, "format-patch", "-2", "--stdout")
-    assert series.count(b"\nSubject: [PATCH ") == 2
-    llm.queue(answer(score=60, findings=[finding("app.py", 2, "major", title="Subtracts")]))
-    code, stderr = review_stdin(series, llm, tmp_path)
-    assert code == 0, stderr
-    review = Review.model_validate_json((tmp_path / "out.json").read_text())
-    assert sorted(review.files_reviewed) == ["app.py", "old.txt"]
-    assert [(f.path, f.line, f.placed) for f in review.findings] == [("app.py", 2, True)]
+    mails = raw_git(repo, "format-patch", "-2", "--stdout")
+    assert mails.count(b"\nSubject: [PATCH ") == 2
+    for series in (mails, raw_git(repo, "log", "-p", "main..feature")):
+        llm.queue(answer(score=60, findings=[finding("app.py", 2, "major", title="Subtracts")]))
+        code, stderr = review_stdin(series, llm, tmp_path)
+        assert code == 0, stderr
+        review = Review.model_validate_json((tmp_path / "out.json").read_text())
+        assert sorted(review.files_reviewed) == ["app.py", "old.txt"]
+        assert [(f.path, f.line, f.placed) for f in review.findings] == [("app.py", 2, True)]
     assert "return a - b" in sent(llm) and "hello" in sent(llm)
     assert "Subject:" not in sent(llm)  # the next mail's headers are not read as hunk lines
 
