@@ -135,14 +135,15 @@ def compare(
     a: Annotated[Path, typer.Argument(help="Results A (e.g. the current model or spec).")],
     b: Annotated[Path, typer.Argument(help="Results B (the candidate).")],
 ) -> None:
-    """Two results side by side, with B - A; changes beyond the runs' spread are flagged."""
+    """Two results side by side on the cases both hold, with B - A and counts per run; changes
+    beyond the runs' spread are flagged."""
     from reviewer.cli import _guard
 
     def act() -> None:
         from rich.console import Console
 
         from reviewer.eval import results
-        from reviewer.eval.report import compare as side_by_side
+        from reviewer.eval.compare import compare as side_by_side
 
         Console(soft_wrap=False).print(side_by_side(results.read(a), results.read(b),
                                                     (str(a), str(b))))

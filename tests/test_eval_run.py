@@ -164,13 +164,29 @@ def test_repeat_and_compare(tmp_path: Path, llm: FakeOpenAI) -> None:
     assert shown.code == 0, shown.stderr
     recall = next(line for line in shown.stdout.splitlines() if line.startswith("│ recall"))
     assert "0.50" in recall and "0.00" in recall and "-0.50" in recall
-    assert "beyond the runs' spread" in recall
+    assert "beyond" in recall
     cor = next(line for line in shown.stdout.splitlines() if line.startswith("│ COR-005"))
     assert [cell.strip() for cell in cor.split("│")[1:7]] == \
-        ["COR-005", "1.00", "0.00", "-1.00", "0", "0"]
+        ["COR-005", "1.00", "0.00", "-1.00", "beyond", "0→0"]
     changed = [line.split("│")[1].strip() for line in shown.stdout.split("cases that changed")[1]
                .splitlines() if line.startswith("│ ")]
     assert changed == ["alpha", "beta", "gamma"]  # each lost its findings
+
+
+def test_an_80_column_terminal_gets_whole_cells(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    result = run_cli("eval", "run", str(corpus_of_three(tmp_path)), "--base-url", llm.url,
+                     "--model", "m", "--repeat", "2", "-o", str(tmp_path / "r.json"),
+                     env=clean_env(COLUMNS="80"))
+    assert result.code == 0, result.stderr
+    assert "…" not in result.stdout
+    shown = result.stdout.split("results written to")[0]  # then a long temporary path
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    # Counts per run: alpha's one defect, found each time, though reviewed twice.
+    alpha = next(line for line in result.stdout.splitlines() if line.startswith("│ alpha "))
+    assert [cell.strip() for cell in alpha.split("│")[1:-1]][:5] == \
+        ["alpha", "python", "1", "1", "0"]
+    assert "median per run 120 tokens" in result.stdout
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:
