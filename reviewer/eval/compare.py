@@ -92,7 +92,7 @@ def _overall(a: EvalResult, b: EvalResult, names: tuple[str, str]) -> Fit:
     for name in COUNTS:
         va, vb = getattr(a.overall, name), getattr(b.overall, name)
         rows.append([name, per_run(va, a.repeat), per_run(vb, b.repeat),
-                     signed(vb / b.repeat - va / a.repeat), ""])
+                     signed(vb / max(b.repeat, 1) - va / max(a.repeat, 1)), ""])
     return layouts(title, "figure", (Col("A"), Col("B"), Col("B - A"), FLAG), rows)
 
 
