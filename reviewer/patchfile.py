@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reviewer.diff import Change, parse_change, split_patch
 from reviewer.errors import ReviewerError, UsageError
-from reviewer.patchforms import patches, refuse_other_forms, refuse_repeats
+from reviewer.patchforms import patches, refuse_other_forms, refuse_repeats, refuse_word_diff
 from reviewer.text import printable
 
 STDIN = "-"
@@ -46,6 +46,7 @@ def _read_patch(name: str) -> tuple[Change, ...]:
         for change in chain.from_iterable(series):
             parse_change(change)  # a broken hunk is found now, not after the model is asked
     except ReviewerError as exc:
+        refuse_word_diff(data, shown)  # a form git prints for people says so, not the parser
         raise UsageError(f"--diff {shown}: {str(exc).strip()}; {EXPECTED}") from None
     refuse_repeats(series, shown)
     changes = tuple(chain.from_iterable(series))

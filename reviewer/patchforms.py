@@ -11,7 +11,7 @@ enough to it that the parser would take them silently, and each would be read wr
   conflict markers passed unreviewed);
 - a coloured diff (`git diff --color=always`, or a pager's screen saved): git wraps lines in
   ANSI SGR sequences (ESC '[' ... 'm', git-config(1) `color.diff.<slot>`), so no header or hunk
-  line starts where a parser looks for it;
+  line starts where a parser looks for it; a word diff (`--word-diff`) has no +/- column;
 - a patch series. `git format-patch` writes one mail per commit, each starting
   `From <sha> Mon Sep 17 00:00:00 2001` (git-format-patch(1)); `git log -p` starts each commit
   with `commit <sha>` (git-log(1)). Each patch's line numbers count from the tree the patch
@@ -34,6 +34,10 @@ from reviewer.errors import UsageError
 COLOUR = re.compile(rb"^\x1b\[", re.MULTILINE)
 COMBINED = re.compile(rb"^(?:diff --(?:cc|combined) |@@@+ -\d)", re.MULTILINE)
 MERGE_COMMIT = re.compile(rb"^Merge: [0-9a-f]", re.MULTILINE)  # `git show`'s header of a merge
+# git-diff(1) --word-diff: changed words as [-old-]{+new+} in lines with no +/- column
+# (plain), or a "~" line ending each line (porcelain). Asked only of a diff that failed to
+# parse: a file's own text may hold these brackets.
+WORD_DIFF = re.compile(rb"^~$|\[-.*?-\]|\{\+.*?\+\}", re.MULTILINE)
 PATCH_START = re.compile(rb"^(?=From [0-9a-f]{40,64} |commit [0-9a-f]{40,64}\b)", re.MULTILINE)
 SHOW_NAMES = 3
 
@@ -55,6 +59,15 @@ def refuse_other_forms(data: bytes, shown: str) -> None:
         raise UsageError(
             f"--diff {shown} is a combined diff ({header}, from a merge): reviewer reads "
             f"two-way diffs; {instead}, or `git diff A...B` for a branch")
+
+
+def refuse_word_diff(data: bytes, shown: str) -> None:
+    """UsageError naming `git diff --word-diff` when data, which failed to parse, holds its
+    marks (git-diff(1), --word-diff=plain and porcelain)."""
+    if WORD_DIFF.search(data):
+        raise UsageError(
+            f"--diff {shown} is a word diff (`git diff --word-diff`): reviewer reads line "
+            "diffs; save the diff without --word-diff")
 
 
 def patches(data: bytes) -> list[bytes]:

@@ -100,6 +100,16 @@ def test_a_coloured_diff_is_refused_with_no_escape_in_the_message(tmp_path: Path
     assert llm.requests == []
 
 
+def test_a_word_diff_is_refused_by_name(tmp_path: Path, llm: FakeOpenAI) -> None:
+    saved_diff(tmp_path, "def add(a, b):\n    return a - b\n")
+    repo = tmp_path / "repo"
+    for form in ("plain", "porcelain"):
+        words = raw_git(repo, "diff", f"--word-diff={form}", "main..feature")
+        refused(words, llm, tmp_path, "is a word diff (`git diff --word-diff`)",
+                "without --word-diff")
+    assert llm.requests == []
+
+
 def test_a_file_holding_escape_sequences_is_still_a_diff(tmp_path: Path,
                                                          llm: FakeOpenAI) -> None:
     patch = saved_diff(tmp_path, f"{ESC}[31mred{ESC}[0m\nprint('{ESC}[1mbold')\n")
