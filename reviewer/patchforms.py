@@ -1,7 +1,8 @@
 """What a `--diff` input may be besides one two-way diff, told apart before it is reviewed.
 
-reviewer reads a unified diff of one base against one result. Three other things are close
-enough to it that the parser would take them silently, and each would be read wrongly:
+reviewer reads a unified diff of one base against one result. Other things come close enough
+that the parser read them wrongly and silently (combined diffs, patch series) or refused them
+in words that did not say what to change (coloured and word diffs):
 
 - a combined diff. git's documentation ("COMBINED DIFF FORMAT" in git-diff(1), git-show(1),
   git-diff-tree(1)): `git diff` during a merge with conflicts and `git show` of a merge commit
