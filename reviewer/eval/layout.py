@@ -85,6 +85,8 @@ class Fit:
         self.variants = list(variants)
 
     def pick(self, console: Console, options: ConsoleOptions) -> Table:
+        """The widest variant whose natural width (measured unbounded) is at most the width
+        given, so rich never has to shrink a column to show it."""
         wide = options.update_width(WIDE)
         for table in self.variants:
             if table.__rich_measure__(console, wide).maximum <= options.max_width:
