@@ -126,3 +126,12 @@ def test_the_starter_corpus_is_valid() -> None:
     tags = [t for c in cases for t in c.meta.tags]
     assert tags.count("prompt-injection") >= 3
     assert "off-by-one" in tags and "concurrency" in tags
+
+
+def test_a_case_whose_diff_review_would_refuse_is_a_problem(tmp_path: Path) -> None:
+    """change.diff is read as `review --diff` reads it: a coloured diff is no case."""
+    coloured = "".join(f"\x1b[1m{line}\x1b[m\n" if line.startswith(("diff", "---", "+++"))
+                       else f"{line}\n" for line in DIFF.splitlines())
+    write_case(tmp_path, "coloured", META, DEFECT, diff=coloured)
+    [found] = problems(load(tmp_path)[0])
+    assert found.startswith("coloured: --diff ") and "holds colour codes" in found

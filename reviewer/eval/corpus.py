@@ -16,9 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from reviewer.diff import FileDiff, parse_change, split_patch
+from reviewer.diff import FileDiff, parse_change
 from reviewer.errors import ReviewerError, UsageError
 from reviewer.model import Severity
+from reviewer.patchfile import read_patch
 
 CASE_ID = r"^[a-z0-9][a-z0-9._-]*$"
 M = TypeVar("M", bound=BaseModel)
@@ -104,10 +105,10 @@ def problems(case: Case) -> list[str]:
     """What is wrong with a case that loads: a diff that does not parse or holds no file, a
     defect on a file the diff does not change or on a line that is not an added or context
     line of it (no finding could ever match it)."""
-    try:
-        files = {f.path: f for f in map(parse_change, split_patch(case.diff.read_bytes()))}
+    try:  # as `review --diff` reads it: a combined, coloured or repeating diff is refused
+        files = {f.path: f for f in map(parse_change, read_patch(str(case.diff)))}
     except ReviewerError as exc:
-        return [f"{case.id}: change.diff: {exc}"]
+        return [f"{case.id}: {exc}"]
     found = [] if files else [f"{case.id}: change.diff holds no file changes"]
     for n, defect in enumerate(case.defects):
         where = f"{case.id}: defect {n + 1} ({defect.path}:{defect.lines[0]})"
