@@ -5,12 +5,9 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,15 +17,24 @@ from reviewer import __version__
 from reviewer.cli_eval import eval_app
 from reviewer.clock import STARTED  # noqa: F401  (the run's clock starts at import)
 from reviewer.config import DEFAULT_BASE_URL, DEFAULT_MODEL, Settings, load_settings
-from reviewer.errors import ReviewerError, UsageError
+from reviewer.errors import UsageError
+from reviewer.exits import (
+    EXIT_FAILED,
+    EXIT_GATE,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    Redacting,
+    closed_pipe,
+    fail,
+    guard,
+    usage_error,
+)
 from reviewer.model import Review
 from reviewer.render import terminal
 
 if TYPE_CHECKING:
     from reviewer.review import Outcome
 
-T = TypeVar("T")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GATE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Review GitLab merge requests with any OpenAI-compatible model.")
@@ -166,8 +172,8 @@ def review(
 ) -> None:
     """Review a merge request (or with --local, a local git range) and post the review."""
     flags = {k: v for k, v in locals().items()}
-    settings = _guard(lambda: _settings(flags), verbose=bool(verbose))
-    _guard(lambda: _review(settings), verbose=settings.verbose, secrets=settings.secrets())
+    settings = guard(lambda: _settings(flags), verbose=bool(verbose))
+    guard(lambda: _review(settings), verbose=settings.verbose, secrets=settings.secrets())
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
@@ -194,15 +200,15 @@ def _review(settings: Settings) -> None:
     # Libraries' own debug lines may carry URLs with credentials; keep only ours, redacted.
     handler = logging.getLogger().handlers[0]
     handler.addFilter(logging.Filter("reviewer"))
-    handler.addFilter(_Redacting(settings.secrets()))
+    handler.addFilter(Redacting(settings.secrets()))
     outcome = run(settings)
     Console(soft_wrap=False).print(terminal(outcome.review))
     _print_outputs(settings, outcome)
     if outcome.gate_failure:  # a failing gate wins over an incomplete review
-        _fail(f"quality gate failed: {outcome.gate_failure}", EXIT_GATE)
+        fail(f"quality gate failed: {outcome.gate_failure}", EXIT_GATE)
     if outcome.incomplete and not settings.allow_incomplete:
         missing = outcome.review.coverage
-        _fail(f"review incomplete: {missing.files_not_reviewed} of {missing.needed_review} "
+        fail(f"review incomplete: {missing.files_not_reviewed} of {missing.needed_review} "
               "files that needed review were not reviewed (listed in the review; "
               "--allow-incomplete exits 0)", EXIT_INCOMPLETE)
 
@@ -231,11 +237,11 @@ def spec_check(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Validate a spec and list its rules (exit 1 with file:line on an error)."""
-    settings = _guard(lambda: load_settings({"spec": source, "spec_ref": ref,
+    settings = guard(lambda: load_settings({"spec": source, "spec_ref": ref,
                                              "spec_dir": spec_dir}), verbose=verbose)
     from reviewer.spec import from_settings
 
-    loaded = _guard(lambda: from_settings(settings), verbose=verbose, secrets=settings.secrets())
+    loaded = guard(lambda: from_settings(settings), verbose=verbose, secrets=settings.secrets())
     if as_json:
         typer.echo(json.dumps([{"id": r.id, "title": r.title, "severity": r.severity,
                                 "paths": list(r.paths), "file": r.file} for r in loaded.rules],
@@ -255,95 +261,21 @@ def schema() -> None:
     typer.echo(json.dumps(Review.model_json_schema(), indent=2))
 
 
-def _guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = ()) -> T:
-    """Run action; a failure becomes one line on stderr and its exit code."""
-    try:
-        return action()
-    except ReviewerError as exc:
-        if verbose:
-            _print_traceback(secrets)
-        _fail(_redact(str(exc), secrets), EXIT_USAGE if isinstance(exc, UsageError) else
-              EXIT_FAILED)
-    except (KeyboardInterrupt, typer.Exit, BrokenPipeError):  # main() handles the pipe
-        raise
-    except Exception as exc:
-        if verbose:
-            _print_traceback(secrets)
-        _fail(_redact(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
-                      "traceback, and please report it)", secrets), EXIT_FAILED)
-
-
-def _closed_pipe() -> int:
-    """The reader of stdout went away (`reviewer ... | head`): nothing more to say to it, and
-    no error to report (what was written, review.json, stands). stdout then points at
-    /dev/null so the interpreter's last flush does not fail again, as Python's signal
-    documentation recommends for SIGPIPE; exit 1, as it does, since the output was cut."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_FAILED
-
-
-def _print_traceback(secrets: Sequence[str]) -> None:
-    # A library's exception may carry a URL with credentials: the traceback is redacted too.
-    text = traceback.format_exc()
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    sys.stderr.write(text)
-
-
-class _Redacting(logging.Filter):
-    """A log line never shows a secret in use, whatever message it carries."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = _redact(record.getMessage(), self.secrets), ()
-        return True
-
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return " ".join(text.split())
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    kind = "" if code in (EXIT_GATE, EXIT_INCOMPLETE) else "error: "
-    sys.stderr.write(f"reviewer: {kind}{message}\n")
-    raise typer.Exit(code)
-
-
 def main() -> None:
     """Console script entry point. click's own usage errors (an unknown flag, a bad value, a
     missing argument) become one line on stderr and exit 2, like every other error."""
     try:
         code = app(prog_name="reviewer", standalone_mode=False)
     except BrokenPipeError:
-        code = _closed_pipe()
+        code = closed_pipe()
     except typer.Abort:  # end of input at a prompt; Ctrl-C is Exit(130)
         sys.stderr.write("reviewer: aborted\n")
         code = EXIT_FAILED
     except Exception as exc:
-        code = _usage_error(exc)
+        code = usage_error(exc)
     finally:
         # Nothing a run made needs collecting at exit: frozen, it is skipped by the
         # interpreter's last collection, which otherwise walks every object of the SDKs and
         # the review (~0.25 s of every run; bench/bench_pipeline.py measures start-up).
         gc.freeze()
     sys.exit(code if isinstance(code, int) else EXIT_OK)
-
-
-def _usage_error(exc: Exception) -> int:
-    """The exit code of one of click's errors, after its one line; anything else is raised.
-    Known by shape, not class: typer 0.2x carries its own copy of click (typer._click), older
-    typers use click itself, and typer's own handler tells NoArgsIsHelpError by name too."""
-    code, message = getattr(exc, "exit_code", None), getattr(exc, "format_message", None)
-    if not isinstance(code, int) or not callable(message):
-        raise exc
-    if type(exc).__name__ != "NoArgsIsHelpError":  # else the help is printed already
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
-        sys.stderr.write(f"reviewer: error: {' '.join(f'{message()}{hint}'.split())}\n")
-    return code

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from reviewer.exits import Redacting, guard
+
 if TYPE_CHECKING:
     from reviewer.config import Settings
     from reviewer.eval.results import CaseRun, EvalResult
@@ -79,13 +81,12 @@ def run(
                                          RUN, "--verbose", "-v")] = None,
 ) -> None:
     """Review every case of CORPUS and measure the findings against its defects."""
-    from reviewer.cli import _guard
     from reviewer.config import load_settings
 
     flags = {k: v for k, v in locals().items() if k not in (
-        "corpus", "repeat", "tolerance", "shard", "output", "_guard", "load_settings")}
-    settings = _guard(lambda: load_settings(flags), verbose=bool(verbose))
-    _guard(lambda: _run(settings, corpus, repeat, tolerance, shard, output),
+        "corpus", "repeat", "tolerance", "shard", "output", "load_settings")}
+    settings = guard(lambda: load_settings(flags), verbose=bool(verbose))
+    guard(lambda: _run(settings, corpus, repeat, tolerance, shard, output),
            verbose=settings.verbose, secrets=settings.secrets())
 
 
@@ -117,7 +118,6 @@ def merge(
                                          "results.")] = DEFAULT_OUTPUT,
 ) -> None:
     """Join the results of shards into the result one run would give."""
-    from reviewer.cli import _guard
 
     def act() -> None:
         from reviewer.eval import results
@@ -127,7 +127,7 @@ def merge(
         results.write(joined, output)
         _show(joined)
         typer.echo(f"results written to {output}")
-    _guard(act, verbose=False)
+    guard(act, verbose=False)
 
 
 @eval_app.command("compare")
@@ -137,7 +137,6 @@ def compare(
 ) -> None:
     """Two results side by side on the cases both hold, with B - A and counts per run; changes
     beyond the runs' spread are flagged."""
-    from reviewer.cli import _guard
 
     def act() -> None:
         from rich.console import Console
@@ -147,7 +146,7 @@ def compare(
 
         Console(soft_wrap=False).print(side_by_side(results.read(a), results.read(b),
                                                     (str(a), str(b))))
-    _guard(act, verbose=False)
+    guard(act, verbose=False)
 
 
 def _show(result: EvalResult) -> None:
@@ -159,13 +158,12 @@ def _show(result: EvalResult) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    from reviewer.cli import _Redacting
 
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
                         format="reviewer: %(message)s", stream=sys.stderr, force=True)
     handler = logging.getLogger().handlers[0]
     handler.addFilter(logging.Filter("reviewer"))
-    handler.addFilter(_Redacting(settings.secrets()))
+    handler.addFilter(Redacting(settings.secrets()))
     handler.addFilter(_Once())
 
 
