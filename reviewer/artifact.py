@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from reviewer import __version__, check, coverage, diff, prompt, rerun, secrets, spec
 from reviewer.config import Settings
 from reviewer.model import (
+    DiffFileInfo,
     Finding,
     LocalInfo,
     MergeRequestInfo,
@@ -33,6 +34,7 @@ class Source:
     context: prompt.Context
     mr: MergeRequest | None = None
     local: LocalChange | None = None
+    diff_file: DiffFileInfo | None = None  # review --diff: the file read
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ def assemble(settings: Settings, source: Source, rules: spec.Spec, read: Read,
     return Review(
         generated_at=datetime.now(UTC), tool_version=__version__,
         merge_request=_mr_info(source.mr, settings.redact), local=_local_info(source.local),
+        diff_file=source.diff_file,
         model=ModelInfo(name=settings.model, host=settings.model_host,
                         structured_output=model.mode if answers else None),
         spec=SpecInfo(source=rules.source, ref=rules.ref, commit=rules.commit,

@@ -178,6 +178,14 @@ class LocalInfo(BaseModel):
     head_sha: str | None = Field(description="Null when the working tree was reviewed.")
 
 
+class DiffFileInfo(BaseModel):
+    """The diff file `review --diff` read: what to find it by and what it held."""
+
+    path: str = Field(description="The file as given; \"-\" for stdin.")
+    sha256: str = Field(description="SHA-256 of its bytes, hex.")
+    size: int = Field(ge=0, description="Its size in bytes.")
+
+
 class ModelInfo(BaseModel):
     name: str
     host: str
@@ -219,6 +227,7 @@ class Review(BaseModel):
     tool_version: str
     merge_request: MergeRequestInfo | None = None
     local: LocalInfo | None = None
+    diff_file: DiffFileInfo | None = None
     model: ModelInfo
     spec: SpecInfo
     score: int | None = Field(ge=0, le=100, description="Null when nothing was reviewed.")

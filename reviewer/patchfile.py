@@ -9,12 +9,15 @@ diff, a patch series that changes a file twice), refused with what to run instea
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 from reviewer.diff import Change, parse_change, split_patch
 from reviewer.errors import ReviewerError, UsageError
+from reviewer.model import DiffFileInfo
 from reviewer.patchforms import patches, refuse_other_forms, refuse_repeats, refuse_word_diff
 from reviewer.text import printable
 
@@ -22,21 +25,29 @@ STDIN = "-"
 EXPECTED = "expected a unified diff as `git diff` prints it"
 
 
-def read_patch(name: str) -> tuple[Change, ...]:
+@dataclass(frozen=True)
+class Patch:
+    """A diff file read: its changes, and what identifies the file (for review.json)."""
+
+    changes: tuple[Change, ...]
+    info: DiffFileInfo
+
+
+def read_patch(name: str) -> Patch:
     """The changes of the diff in file name (`-`: stdin); UsageError for a file that is
     missing, unreadable, empty or not one two-way diff (patchforms.py: coloured, combined, a
     series that changes a file twice)."""
     try:
-        return _read_patch(name)
+        data = sys.stdin.buffer.read() if name == STDIN else _read(Path(name))
+        info = DiffFileInfo(path=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        return Patch(_read_patch(data, "stdin" if name == STDIN else name), info)
     except UsageError as exc:
         # The message may quote the input (a name, a line the parser stopped at): a control
         # character in it would reach the terminal raw (an ESC recolours it, a CR hides text).
         raise UsageError(printable(str(exc))) from None
 
 
-def _read_patch(name: str) -> tuple[Change, ...]:
-    data = sys.stdin.buffer.read() if name == STDIN else _read(Path(name))
-    shown = "stdin" if name == STDIN else name
+def _read_patch(data: bytes, shown: str) -> tuple[Change, ...]:
     if not data.strip():
         raise UsageError(f"--diff {shown} is empty: {EXPECTED} (git diff main > change.diff)")
     refuse_other_forms(data, shown)

@@ -276,4 +276,5 @@ def _local(settings: Settings) -> Source:
 def _diff_file(name: str) -> Source:
     from reviewer.patchfile import read_patch
 
-    return Source(read_patch(name), prompt.Context("", ""))
+    patch = read_patch(name)
+    return Source(patch.changes, prompt.Context("", ""), diff_file=patch.info)

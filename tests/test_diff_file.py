@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def test_a_saved_git_diff_is_reviewed_outside_any_repository(tmp_path: Path,
     assert [(f.path, f.line, f.placed) for f in review.findings] == [("app.py", 2, True)]
     assert "return a - b" in sent(llm)
     assert review.local is None and review.merge_request is None
+    # What was reviewed is on record: the file as given, and its bytes' digest.
+    assert review.diff_file is not None
+    assert (review.diff_file.path, review.diff_file.size, review.diff_file.sha256) == \
+        (str(patch), len(patch.read_bytes()), hashlib.sha256(patch.read_bytes()).hexdigest())
 
 
 def test_stdin_and_bytes_that_are_not_utf8(tmp_path: Path, llm: FakeOpenAI) -> None:
@@ -55,7 +60,10 @@ def test_stdin_and_bytes_that_are_not_utf8(tmp_path: Path, llm: FakeOpenAI) -> N
                           cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Jürgen" in sent(llm)
-    assert Review.model_validate_json(out.read_text()).files_reviewed == ["app.py"]
+    review = Review.model_validate_json(out.read_text())
+    assert review.files_reviewed == ["app.py"]
+    assert review.diff_file is not None and review.diff_file.path == "-"
+    assert review.diff_file.sha256 == hashlib.sha256(patch.read_bytes()).hexdigest()
 
 
 def test_a_bad_diff_file_is_a_usage_error_with_one_line(tmp_path: Path,

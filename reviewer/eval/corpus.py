@@ -106,7 +106,7 @@ def problems(case: Case) -> list[str]:
     defect on a file the diff does not change or on a line that is not an added or context
     line of it (no finding could ever match it)."""
     try:  # as `review --diff` reads it: a combined, coloured or repeating diff is refused
-        files = {f.path: f for f in map(parse_change, read_patch(str(case.diff)))}
+        files = {f.path: f for f in map(parse_change, read_patch(str(case.diff)).changes)}
     except ReviewerError as exc:
         return [f"{case.id}: {exc}"]
     found = [] if files else [f"{case.id}: change.diff holds no file changes"]
