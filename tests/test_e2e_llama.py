@@ -22,33 +22,16 @@ import pytest
 from unidiff import PatchSet
 
 from reviewer.model import Review
-from tests.conftest import TOKEN, clean_env, note_json, run_cli
+from tests.conftest import ROOT, TOKEN, clean_env, note_json, run_cli
 from tests.gitlab_standin import FakeGitLab
 from tests.test_review_gitlab import FILES
 
 MODEL_ENV = "REVIEWER_E2E_MODEL"
 pytestmark = pytest.mark.e2e
 
-# xllamacpp has no command line: this child process starts its llama-server and keeps it up until
-# it is terminated. Each slot has the model's trained context (8,192 tokens), and requests in
-# parallel are served in parallel, as by a real deployment. DRY, a penalty on repeated sequences,
-# cuts short the loops a 135M model falls into (";;;;..." until max_tokens).
+# llama.cpp's llama-server from the xllamacpp wheel, as the demo serves it (2 slots of 8,192).
 SLOTS = 2
-SERVE = """
-import signal, sys, threading, xllamacpp
-params = xllamacpp.CommonParams()
-params.model.path, params.port, slots = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-params.hostnames = ["127.0.0.1"]
-params.model_alias = {"smollm2-135m"}
-params.n_parallel = slots
-params.n_ctx = 8192 * slots
-params.sampling.dry_multiplier = 0.8
-params.ui = False
-server = xllamacpp.Server(params)
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-stop.wait()
-"""
+SERVE = ROOT / "scripts" / "serve-model.py"
 
 
 def _free_port() -> int:
@@ -80,7 +63,7 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", SERVE, model, str(port), str(SLOTS)],
+        proc = subprocess.Popen([sys.executable, str(SERVE), model, str(port), str(SLOTS)],
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
