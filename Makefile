@@ -9,7 +9,7 @@ CI_TOOLS := .cache/ci-tools
 # skips that one test on a machine where that is not possible.
 IMAGE_BUILD ?= 1
 
-.PHONY: setup demo eval-baseline test lint unit bench bench-scale clean ci-tools image
+.PHONY: setup demo eval-baseline test lint unit bench bench-scale bench-eval clean ci-tools image
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(BIN)/.installed
 # BENCH_ARGS=--quick for 10 and 100 files only.
 bench-scale: $(BIN)/.installed
 	$(BIN)/python bench/bench_scale.py $(BENCH_ARGS)
+
+# reviewer eval over the starter corpus against the model stand-in: overhead per case, requests.
+bench-eval: $(BIN)/.installed
+	$(BIN)/python bench/bench_eval.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
