@@ -15,8 +15,22 @@ import openai
 from reviewer.answer import locate, parse_answer
 from reviewer.clock import Clock
 from reviewer.errors import DeadlineExceeded, ModelError
-from reviewer.llm_errors import Endpoint, describe, one_line, refuses_format, transient, words_of
-from reviewer.model import MAX_FINDINGS_PER_ANSWER, ModelAnswer, Usage, answer_schema
+from reviewer.llm_errors import (
+    Endpoint,
+    describe,
+    one_line,
+    refuses_format,
+    refuses_schema_features,
+    transient,
+    words_of,
+)
+from reviewer.model import (
+    MAX_FINDINGS_PER_ANSWER,
+    ModelAnswer,
+    Usage,
+    answer_schema,
+    bare_answer_schema,
+)
 from reviewer.prompt import Request, repair_message, schema_into
 from reviewer.retry import BASE, Policy, within
 from reviewer.seen import check_seen, common_prefix, prompt_text, system_chars
@@ -76,7 +90,8 @@ class ModelClient:
 
     @property
     def mode(self) -> str:
-        return self.facts.mode
+        """The response_format type in use (review.json's model.structured_output)."""
+        return self.facts.mode.removesuffix("_bare")
 
     def client(self) -> openai.OpenAI:
         if self._client is None:
@@ -145,7 +160,7 @@ class ModelClient:
                 self._forget(prompt)  # refused: the server holds none of it
                 if mode == "plain" or not refuses_format(exc):
                     raise self._error(exc) from None
-                self._step_down(mode)
+                self._step_down(mode, exc)
             except Exception as exc:
                 self._forget(prompt)
                 if isinstance(exc, ModelError | DeadlineExceeded):
@@ -157,10 +172,13 @@ class ModelClient:
         with self._lock, contextlib.suppress(ValueError):  # already pushed out, perhaps
             self._sent.remove(prompt)
 
-    def _step_down(self, refused: str) -> None:
-        """The server cannot do this mode: the next one, for every later request too (once,
-        however many parallel requests were refused it)."""
-        stepped = self.facts.step_down(refused)
+    def _step_down(self, refused: str, exc: openai.APIStatusError) -> None:
+        """The server cannot do this mode: a simpler one, for every later request too (once,
+        however many parallel requests were refused it). A json_schema refused for what the
+        schema holds (a grammar engine without string or item bounds) is tried bare first;
+        refused as a type, it goes straight to json_object."""
+        bare = refused == "json_schema" and refuses_schema_features(exc)
+        stepped = self.facts.step_down(refused, "json_schema_bare" if bare else "json_object")
         if stepped is not None:
             log.info("%s refused %s structured output; trying %s", self.host, refused, stepped)
 
@@ -212,9 +230,10 @@ class ModelClient:
 
     def _format(self, max_findings: int, mode: str) -> dict[str, Any]:
         schema = answer_schema(max_findings)
-        if mode == "json_schema":
+        if mode in ("json_schema", "json_schema_bare"):
+            sent = bare_answer_schema() if mode == "json_schema_bare" else schema
             return {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "review", "schema": schema}}}
+                "name": "review", "schema": sent}}}
         if mode == "json_object":
             return {"response_format": {"type": "json_object", "schema": schema}}
         return {}

@@ -37,6 +37,10 @@ KEYS = ("error", "message", "detail", "msg")
 # A server that cannot do a response_format says so naming the field or the type; a 400 for a
 # prompt that is too long does not, so it is not mistaken for a refusal of the format.
 FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema")
+# A json_schema refused for what the schema holds, not for its type: vLLM's xgrammar checks
+# ("contains features not supported by xgrammar", "Failed to transform json schema into a
+# grammar"), llama.cpp's grammar limits ("number of repetitions exceeds sane defaults").
+SCHEMA_FEATURE_WORDS = ("feature", "grammar", "keyword", "maxlength", "maxitems", "repetition")
 # Files a container runtime leaves in every container (Docker, Podman); GitLab sets CI in jobs.
 CONTAINER_FILES = ("/.dockerenv", "/run/.containerenv")
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})  # noqa: S104 (a name)
@@ -101,6 +105,13 @@ def refuses_format(exc: openai.APIStatusError) -> bool:
         return False
     text = (words_of(exc.body) or exc.message).lower()
     return any(w in text for w in FORMAT_WORDS)
+
+
+def refuses_schema_features(exc: openai.APIStatusError) -> bool:
+    """Whether a refused json_schema was refused for the schema's contents (a simpler schema
+    is worth a try) rather than for the response_format type itself."""
+    text = (words_of(exc.body) or exc.message).lower()
+    return any(w in text for w in SCHEMA_FEATURE_WORDS)
 
 
 def transient(exc: Exception) -> Transient | None:

@@ -87,6 +87,18 @@ def answer_schema(max_findings: int = MAX_FINDINGS_PER_ANSWER) -> dict[str, Any]
     return copy.deepcopy(_answer_schema(max_findings))
 
 
+def bare_answer_schema() -> dict[str, Any]:
+    """The answer's schema without bounds, for a grammar engine that refuses them (vLLM with
+    a forced xgrammar backend: "The provided JSON schema contains features not supported by
+    xgrammar", vllm/v1/structured_output/backend_xgrammar.py)."""
+    return copy.deepcopy(_bare_schema())
+
+
+@functools.cache
+def _bare_schema() -> dict[str, Any]:
+    return ModelAnswer.model_json_schema()
+
+
 @functools.cache
 def _answer_schema(max_findings: int) -> dict[str, Any]:
     schema = ModelAnswer.model_json_schema()

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from reviewer.context import Window
 
-MODES = ("json_schema", "json_object", "plain")
+# json_schema_bare: the answer's schema without the bounds that keep a small model from
+# rambling (maxLength, maxItems, minimum, maximum), for a grammar engine that refuses them.
+MODES = ("json_schema", "json_schema_bare", "json_object", "plain")
 
 
 @dataclass
@@ -40,12 +42,12 @@ class ServerFacts:
                 self._window, self._asked = detect(), True
             return self._window
 
-    def step_down(self, refused: str) -> str | None:
-        """The server refused `refused`: the next mode, for every later request of every
+    def step_down(self, refused: str, to: str) -> str | None:
+        """The server refused `refused`: `to` (a later mode), for every later request of every
         review (once, however many requests in flight were refused it). Returns the new
         mode, or None when another request already stepped past `refused`."""
         with self._lock:
             if MODES[self.mode_index] != refused:
                 return None
-            self.mode_index += 1
+            self.mode_index = max(self.mode_index + 1, MODES.index(to))
             return MODES[self.mode_index]

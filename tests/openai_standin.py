@@ -204,6 +204,20 @@ def _completion(body: JSON, reply: Reply, count: _Count) -> JSON:
     }
 
 
+def keywords_of(schema: object) -> set[str]:
+    """Every keyword a JSON schema uses, at any depth (a property's name is not one)."""
+    if isinstance(schema, list):
+        return set().union(*map(keywords_of, schema)) if schema else set()
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key, value in schema.items():
+        children = value.values() if key in ("properties", "$defs") and isinstance(
+            value, dict) else [value]
+        found |= set().union(*map(keywords_of, children)) if children else set()
+    return found
+
+
 SERVERS = ("llamacpp", "vllm", "ollama", "litellm")
 
 
@@ -260,10 +274,15 @@ class FakeOpenAI:
         cache: str = "off",
         context_window: int | None = None,
         served: Served | None = None,
+        schema_keywords: Iterable[str] | None = None,
     ) -> None:
         assert error_style in ERROR_STYLES and cache in CACHE_MODES
         self.api_key = api_key
         self.reject_formats = frozenset(reject_formats)
+        # The JSON-schema keywords its grammar engine supports (None: all); a json_schema with
+        # another is refused as vLLM with a forced xgrammar backend refuses it (400,
+        # vllm/v1/structured_output/backend_xgrammar.py, has_xgrammar_unsupported_json_features).
+        self.schema_keywords = None if schema_keywords is None else frozenset(schema_keywords)
         self.reject_status = reject_status
         self.models = tuple(models)
         self.error_style = error_style
@@ -345,7 +364,17 @@ class FakeOpenAI:
         fmt_type = fmt.get("type") if isinstance(fmt, dict) else None
         if isinstance(fmt_type, str) and fmt_type in self.reject_formats:
             return _format_refusal(fmt_type, self.reject_status, style)
+        if fmt_type == "json_schema" and self._unsupported(fmt):
+            return _error(400, "The provided JSON schema contains features not supported by "
+                          "xgrammar.", style=style)
         return self._scripted(body)
+
+    def _unsupported(self, fmt: JSON) -> bool:
+        """Whether the json_schema format uses a keyword this server's engine lacks."""
+        if self.schema_keywords is None:
+            return False
+        schema = (fmt.get("json_schema") or {}).get("schema") or {}
+        return bool(keywords_of(schema) - self.schema_keywords)
 
     def _count(self, body: JSON) -> _Count:
         """The prompt as this server counts it; the prompt then joins its prefix cache."""

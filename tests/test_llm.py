@@ -18,7 +18,7 @@ from reviewer.model import ModelAnswer, Usage, answer_schema
 from reviewer.prompt import Context, Request, build, with_schema
 from reviewer.spec import Spec, load
 from tests.conftest import API_KEY, answer, clean_env, finding, run_cli
-from tests.openai_standin import FakeOpenAI, Reply
+from tests.openai_standin import FakeOpenAI, Reply, keywords_of
 
 TAG = "mr-data-0badc0de"
 DIFF = ("@@ -1,3 +1,4 @@\n"
@@ -198,6 +198,31 @@ def test_rejected_json_schema_falls_back_to_json_object_and_remembers(
     assert fake.requests[-1]["response_format"] == {"type": "json_object",
                                                     "schema": answer_schema()}
     assert client.mode == "json_object"
+
+
+def test_a_schema_refused_for_its_bounds_is_sent_bare_not_dropped(request_: Request) -> None:
+    """vLLM with a forced xgrammar backend refuses a schema with keywords its engine lacks
+    (maxLength, maxItems, minimum, maximum): the same schema without them still constrains
+    the answer, which json_object would not."""
+    bare = ModelAnswer.model_json_schema()
+    with FakeOpenAI(schema_keywords=keywords_of(bare), models=()) as fake:
+        fake.queue(answer(score=70), answer(score=71))
+        client = client_for(fake.url)
+        assert client.review(request_).score == 70
+        assert client.review(request_).score == 71
+    assert format_types(fake) == ["json_schema"] * 3
+    assert [r["response_format"]["json_schema"]["schema"] for r in fake.requests] == \
+        [answer_schema(), bare, bare]
+    assert client.mode == "json_schema"  # what review.json reports: still a schema
+
+
+def test_a_json_schema_refused_as_a_type_skips_the_bare_schema(request_: Request) -> None:
+    """Refused for its type (llama-cpp-python's literal_error), no json_schema can pass."""
+    with FakeOpenAI(reject_formats={"json_schema"}, reject_status=500,
+                    error_style="llama-cpp-python", models=()) as fake:
+        fake.queue(answer(score=70))
+        assert client_for(fake.url).review(request_).score == 70
+    assert format_types(fake) == ["json_schema", "json_object"]
 
 
 def test_server_without_structured_output_gets_the_schema_in_the_system_message(
