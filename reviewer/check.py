@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from reviewer import identity
+from reviewer.answer import clean_text
 from reviewer.diff import FileDiff
 from reviewer.model import Finding, ModelAnswer, PlacedFinding, Verdict, severity_rank
 
@@ -65,8 +66,10 @@ def _same_hunk(file: FileDiff, side: str, first: int, last: int) -> bool:
 
 
 def _file(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
-    """The file a finding cites: by path, by a renamed file's old path, or without the "b/" a
-    model copied from git's diff header (only when that is what makes it match)."""
+    """The file a finding cites: by path, by a renamed file's old path, without the "b/" a
+    model copied from git's diff header (only when that is what makes it match), or by the
+    name as the answer's cleaning left it (a name with a control character, which git allows
+    and answer.clean_text strips from what the model says)."""
     for candidate in (path, path[2:] if path.startswith(("a/", "b/")) else None):
         if candidate is None:
             continue
@@ -74,7 +77,8 @@ def _file(path: str, files: dict[str, FileDiff]) -> FileDiff | None:
             (f for f in files.values() if f.old_path == candidate), None)
         if found:
             return found
-    return None
+    return next((f for f in files.values() if f.path != path and clean_text(f.path) == path),
+                None)
 
 
 def cite(finding: Finding, rule_ids: frozenset[str]) -> Finding:

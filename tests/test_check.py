@@ -15,6 +15,7 @@ from reviewer.check import (
     incomplete_verdict,
     merge_score,
     merge_verdict,
+    outside_change,
     place,
 )
 from reviewer.diff import Change, FileDiff, parse_change
@@ -112,6 +113,16 @@ def test_a_finding_on_a_renamed_files_old_path_is_placed_on_the_file() -> None:
     assert result.placed is True
     assert result.path == "new/name.py"
     assert result.fingerprint == placed("new/name.py", 2).fingerprint
+
+
+def test_a_name_with_a_control_character_takes_the_finding_on_its_cleaned_name() -> None:
+    """git allows an ESC in a file name; the answer's cleaning strips it from what the model
+    says, so the finding names the file without it and must still land on the file."""
+    real = parse_change(Change("evil\x1b[31mred.py", "evil\x1b[31mred.py", APP))
+    result = place(make("evil[31mred.py", 2), {real.path: real} | files())
+
+    assert (result.path, result.placed) == ("evil\x1b[31mred.py", True)
+    assert outside_change([result], [real.path])[0].in_change is True
 
 
 def test_the_b_prefix_a_model_copies_from_the_diff_header_is_dropped() -> None:
