@@ -120,9 +120,14 @@ def merge(
     """Join the results of shards into the result one run would give."""
 
     def act() -> None:
+        from reviewer import publish
         from reviewer.eval import results
+        from reviewer.eval.merge import check_paths
         from reviewer.eval.merge import merge as join
 
+        # As eval run does: a bad --output is named before any part is read.
+        publish.check_writable(output, "--output")
+        check_paths(parts, output)
         joined = join([(p, results.read(p)) for p in parts])
         results.write(joined, output)
         _show(joined)

@@ -59,3 +59,69 @@ def test_a_lone_shard_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert (got.code, got.stderr) == (2, "reviewer: error: shard 2/2 is missing: merge every "
                                          "shard of the run (eval run --shard)\n")
     assert not out.exists()
+
+
+def two_shards(folder: Path) -> list[str]:
+    """shard-1.json and shard-2.json, the two shards of one run, in folder."""
+    for n, name in ((1, "alpha"), (2, "beta")):
+        results.write(part(name, f"{n}/2"), folder / f"shard-{n}.json")
+    return [str(folder / f"shard-{n}.json") for n in (1, 2)]
+
+
+def test_an_output_that_cannot_be_written_is_named_before_any_part_is_read(
+        tmp_path: Path) -> None:
+    """The same check as eval run's, rather than an 'unexpected' error after the work."""
+    shards = two_shards(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    for output, words in [
+            (tmp_path, f"--output {tmp_path} is a directory: name a file, e.g. "
+                       f"{tmp_path / 'x.json'}"),
+            (tmp_path / "a-file" / "x.json", f"--output {tmp_path / 'a-file' / 'x.json'} "
+                                             f"cannot be written: {tmp_path / 'a-file'} is a "
+                                             "file, not a folder")]:
+        # A part that is no result: reading it first would give another error.
+        got = run_cli("eval", "merge", str(tmp_path / "absent.json"), *shards, "-o",
+                      str(output))
+        assert (got.code, got.stdout, got.stderr) == (2, "", f"reviewer: error: {words}\n")
+    # A folder that does not exist yet is made, as for eval run's --output.
+    out = tmp_path / "new" / "dir" / "merged.json"
+    got = run_cli("eval", "merge", *shards, "-o", str(out))
+    assert (got.code, got.stderr) == (0, "")
+    assert [c.id for c in results.read(out).cases] == ["alpha", "beta"]
+
+
+def test_an_output_that_is_one_of_the_parts_is_refused(tmp_path: Path) -> None:
+    shards = two_shards(tmp_path)
+    before = Path(shards[0]).read_bytes()
+    # Named another way, it is still the same file.
+    got = run_cli("eval", "merge", *shards, "-o", str(tmp_path / "." / "shard-1.json"))
+    assert (got.code, got.stderr) == (2, f"reviewer: error: --output "
+                                         f"{tmp_path / 'shard-1.json'} is one of the parts: "
+                                         "merging would overwrite it; name another file\n")
+    assert Path(shards[0]).read_bytes() == before
+
+
+def test_a_part_given_twice_is_named_as_such(tmp_path: Path) -> None:
+    shards = two_shards(tmp_path)
+    got = run_cli("eval", "merge", shards[0], shards[1], shards[0], "-o",
+                  str(tmp_path / "m.json"))
+    assert (got.code, got.stderr) == (2, f"reviewer: error: {shards[0]} is given twice: name "
+                                         "each part once\n")
+    other = run_cli("eval", "merge", shards[0], shards[1], "shard-1.json", "-o",
+                    str(tmp_path / "m.json"), cwd=tmp_path)
+    assert (other.code, other.stderr) == (2, f"reviewer: error: {shards[0]} and shard-1.json "
+                                             "are the same file: name each part once\n")
+
+
+def test_a_whole_run_among_shards_is_named_before_the_cases_they_share(
+        tmp_path: Path) -> None:
+    """The whole run holds the shards' cases too: that it is a whole run is the answer."""
+    shards = two_shards(tmp_path)
+    whole = result([part("alpha", None).cases[0], part("beta", None).cases[0]], repeat=1)
+    results.write(whole, tmp_path / "all.json")
+    got = run_cli("eval", "merge", str(tmp_path / "all.json"), *shards, "-o",
+                  str(tmp_path / "m.json"))
+    assert (got.code, got.stderr) == (2, f"reviewer: error: {tmp_path / 'all.json'} is a whole "
+                                         f"run, {shards[0]} shard 1/2: merge the shards of one "
+                                         "run, and only them\n")
+    assert not (tmp_path / "m.json").exists()

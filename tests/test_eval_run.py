@@ -135,8 +135,10 @@ def test_shards_merge_into_the_result_of_one_run(tmp_path: Path, llm: FakeOpenAI
     assert merged.code == 0, merged.stderr
     joined = EvalResult.model_validate_json((tmp_path / "merged.json").read_text())
     assert _without_timing(joined) == _without_timing(whole)
-    again = run_cli("eval", "merge", str(tmp_path / "1.json"), str(tmp_path / "1.json"))
-    assert again.code == 2 and "case alpha is in both" in again.stderr
+    again = run_cli("eval", "merge", str(tmp_path / "1.json"), str(tmp_path / "1.json"),
+                    "-o", str(tmp_path / "again.json"))
+    assert (again.code, again.stderr) == (2, f"reviewer: error: {tmp_path / '1.json'} is "
+                                             "given twice: name each part once\n")
 
 
 def _without_timing(result: EvalResult) -> dict[str, Any]:

@@ -15,6 +15,9 @@ def merge(parts: Sequence[tuple[Path, EvalResult]]) -> EvalResult:
     """The cases of every part, figures computed again; the parts must come from runs alike
     (model, spec, tolerance, repeat) and hold different cases, and when they are shards, be
     every shard of one run: a missing shard would pass for the whole run."""
+    # The shards first: a whole run among them holds their cases too, and saying so is the
+    # answer, where "case x is in both" would only be its symptom.
+    check_shards([(path, part.shard) for path, part in parts])
     first_path, first = parts[0]
     seen: dict[str, Path] = {}
     cases: list[CaseResult] = []
@@ -32,10 +35,25 @@ def merge(parts: Sequence[tuple[Path, EvalResult]]) -> EvalResult:
                 raise UsageError(f"case {case.id} is in both {seen[case.id]} and {path}")
             seen[case.id] = path
             cases.append(case)
-    check_shards([(path, part.shard) for path, part in parts])
     return summarize(sorted(cases, key=lambda c: c.id), tolerance=first.tolerance,
                      repeat=first.repeat, tool_version=__version__, model=first.model,
                      spec=first.spec)
+
+
+def check_paths(parts: Sequence[Path], output: Path) -> None:
+    """Before anything is read: UsageError when a part is named twice (its cases would be
+    "in both" of one file), or when --output is one of the parts (merging would overwrite
+    an input)."""
+    seen: dict[Path, Path] = {}
+    for path in parts:
+        same = seen.get(path.resolve())
+        if same is not None:
+            raise UsageError((f"{path} is given twice" if same == path else
+                              f"{same} and {path} are the same file") + ": name each part once")
+        seen[path.resolve()] = path
+    if output.resolve() in seen:
+        raise UsageError(f"--output {output} is one of the parts: merging would overwrite it; "
+                         "name another file")
 
 
 def check_shards(labels: Sequence[tuple[Path, str | None]]) -> None:
