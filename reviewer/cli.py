@@ -24,6 +24,7 @@ from reviewer.exits import (
     EXIT_INCOMPLETE,
     EXIT_OK,
     Redacting,
+    StdoutReaderMayLeave,
     closed_pipe,
     fail,
     guard,
@@ -264,6 +265,7 @@ def schema() -> None:
 def main() -> None:
     """Console script entry point. click's own usage errors (an unknown flag, a bad value, a
     missing argument) become one line on stderr and exit 2, like every other error."""
+    sys.stdout = StdoutReaderMayLeave(sys.stdout)
     try:
         code = app(prog_name="reviewer", standalone_mode=False)
     except BrokenPipeError:

@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import typer
 
@@ -37,6 +37,37 @@ def guard(action: Callable[[], T], *, verbose: bool, secrets: Sequence[str] = ()
             _print_traceback(secrets)
         fail(redact(f"unexpected {type(exc).__name__}: {exc} (run with --verbose for the "
                     "traceback, and please report it)", secrets), EXIT_FAILED)
+
+
+class StdoutReaderMayLeave:
+    """sys.stdout that, once its reader has gone (`reviewer review ... | head`), writes on to
+    /dev/null instead of raising BrokenPipeError: the run goes on (the review is written,
+    posted, gated) and exits with its own code, not one the reader's leaving decided. Python's
+    signal documentation recommends pointing stdout at /dev/null on EPIPE."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno...: the stream's own
+        return getattr(self._stream, name)
 
 
 def closed_pipe() -> int:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, run_cli
+from reviewer.model import Review
+from tests.conftest import answer, clean_env, finding, run_cli
+from tests.openai_standin import FakeOpenAI
+from tests.test_diff_file import saved_diff
 
 
 @pytest.mark.parametrize(("args", "line"), [
@@ -31,11 +35,30 @@ def test_no_command_prints_the_help_and_exits_2() -> None:
     assert result.code == 2 and "review" in result.stdout and result.stderr == ""
 
 
-def test_a_reader_that_goes_away_is_no_error() -> None:
-    """`reviewer schema | head -c 0`: the write fails with EPIPE; nothing on stderr, exit 1."""
-    proc = subprocess.Popen([sys.executable, "-m", "reviewer", "schema"], env=clean_env(),
+def closed_stdout(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run the CLI with a stdout whose reader has gone before it writes a byte (as `| head -c
+    0`): (exit code, stderr)."""
+    proc = subprocess.Popen([sys.executable, "-m", "reviewer", *args], env=env or clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()
     err = proc.stderr.read().decode()
-    assert (proc.wait(timeout=60), err) == (1, "")
+    return proc.wait(timeout=120), err
+
+
+def test_a_reader_that_goes_away_is_no_error() -> None:
+    assert closed_stdout("schema") == (0, "")
+
+
+def test_a_reader_that_goes_away_does_not_decide_the_exit_code(tmp_path: Path,
+                                                               llm: FakeOpenAI) -> None:
+    """`reviewer review ... | head`: the review is still written and gated; the gate's exit
+    code (3) is the run's, not a broken pipe's."""
+    patch = saved_diff(tmp_path)
+    llm.queue(answer(score=60, findings=[finding("app.py", 2, "major", title="Subtracts")]))
+    out = tmp_path / "out.json"
+    code, err = closed_stdout("review", "--diff", str(patch), "--base-url", llm.url,
+                              "--model", "m", "--fail-on", "major", "-o", str(out))
+    assert (code, err) == (3, "reviewer: quality gate failed: 1 finding(s) at or above "
+                              "--fail-on major\n")
+    assert Review.model_validate_json(out.read_text()).findings[0].title == "Subtracts"
