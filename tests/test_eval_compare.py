@@ -3,11 +3,16 @@ run whatever the repeats, a different --tolerance named; exact expected lines an
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from rich.text import Text
 
 from reviewer.errors import UsageError
+from reviewer.eval import results
 from reviewer.eval.compare import comparable, compare
+from tests.conftest import run_cli
 from tests.test_eval_report import (
     COR,
     IDS,
@@ -94,3 +99,24 @@ def test_compare_at_80_columns_cuts_nothing() -> None:
     assert row(shown, "recall") == ["recall", "0.50", "1.00", "+0.50", "within"]
     assert row(shown, IDS[0], "cases that changed") == \
         [IDS[0], "0.50", "1.00", "+0.50", "within", "0.5→1"]  # no room for false pos. or noise
+
+
+def test_a_result_of_a_newer_schema_is_refused_with_one_line(tmp_path: Path) -> None:
+    """A newer file may mean other things by the same fields: it is not read as this one."""
+    a, b = a_and_b()
+    results.write(a, tmp_path / "a.json")
+    data = json.loads(b.model_dump_json())
+    data["schema_version"] = 99
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    words = (f"reviewer: error: {tmp_path / 'b.json'} was written by a newer reviewer "
+             "(schema_version 99): upgrade reviewer to read it\n")
+    for command in (["compare"], ["merge", "-o", str(tmp_path / "m.json")]):
+        got = run_cli("eval", *command, str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+        assert (got.code, got.stdout, got.stderr) == (2, "", words)
+    # Not a version at all is no eval result, as before.
+    data["schema_version"] = "one"
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    got = run_cli("eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert (got.code, got.stderr) == (2, f"reviewer: error: {tmp_path / 'b.json'} is not an "
+                                         "eval result (schema_version: Input should be 1); "
+                                         "expected the --output of reviewer eval run\n")

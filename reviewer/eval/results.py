@@ -7,8 +7,10 @@ one run would give: the figures are always computed again from the runs (metrics
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from reviewer.errors import UsageError
 from reviewer.eval.corpus import Defect
@@ -89,7 +91,9 @@ class CaseResult(BaseModel):
 
 
 class EvalResult(BaseModel):
-    schema_version: int = 1
+    # Only the version this reviewer writes: a newer file may mean other things by the same
+    # fields, so it is refused with a word to upgrade rather than read as if it were this one.
+    schema_version: Literal[1] = 1
     tool_version: str
     model: ModelInfo
     spec: SpecInfo
@@ -111,10 +115,23 @@ def read(path: Path) -> EvalResult:
     except OSError as exc:
         raise UsageError(f"{path} cannot be read: {exc.strerror or exc}") from None
     except ValidationError as exc:
+        newer = _newer(exc.errors())
+        if newer is not None:
+            raise UsageError(f"{path} was written by a newer reviewer (schema_version "
+                             f"{newer}): upgrade reviewer to read it") from None
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "the file"
         raise UsageError(f"{path} is not an eval result ({where}: {err['msg']}); "
                          "expected the --output of reviewer eval run") from None
+
+
+def _newer(errors: list[ErrorDetails]) -> int | None:
+    """The schema_version of a file written by a newer reviewer, if that is what it is."""
+    for err in errors:
+        found = err.get("input")
+        if err["loc"] == ("schema_version",) and type(found) is int and found > 1:
+            return found
+    return None
 
 
 def write(result: EvalResult, path: Path) -> None:
