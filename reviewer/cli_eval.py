@@ -61,22 +61,19 @@ def run(
     spec_dir: Annotated[str | None, _opt("Folder of the rules inside the spec.",
                                          "REVIEWER_SPEC_DIR", MODEL, "--spec-dir")] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, rich_help_panel=RUN,
-                                        envvar="REVIEWER_EVAL_REPEAT", show_envvar=False,
-                                        help="Review each case N times (variance). "
-                                        "(env: REVIEWER_EVAL_REPEAT)")] = 1,
+                                        envvar="REVIEWER_EVAL_REPEAT",
+                                        help="Review each case N times (variance).")] = 1,
     tolerance: Annotated[int, typer.Option("--tolerance", min=0, rich_help_panel=RUN,
-                                           envvar="REVIEWER_EVAL_TOLERANCE", show_envvar=False,
+                                           envvar="REVIEWER_EVAL_TOLERANCE",
                                            help="Most lines between a finding and the defect "
-                                           "it matches. (env: REVIEWER_EVAL_TOLERANCE)")] = 3,
+                                           "it matches.")] = 3,
     shard: Annotated[str | None, typer.Option("--shard", rich_help_panel=RUN, show_default=False,
-                                              envvar="REVIEWER_EVAL_SHARD", show_envvar=False,
+                                              envvar="REVIEWER_EVAL_SHARD",
                                               help="Run part I of N (default: CI_NODE_INDEX/"
-                                              "CI_NODE_TOTAL, a job's parallel: N). "
-                                              "(env: REVIEWER_EVAL_SHARD)")] = None,
+                                              "CI_NODE_TOTAL, a job's parallel: N).")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", rich_help_panel=RUN,
-                                         envvar="REVIEWER_EVAL_OUTPUT", show_envvar=False,
-                                         help="Where to write the results JSON. "
-                                         "(env: REVIEWER_EVAL_OUTPUT)")]
+                                         envvar="REVIEWER_EVAL_OUTPUT",
+                                         help="Where to write the results JSON.")]
     = DEFAULT_OUTPUT,
     quiet: Annotated[bool | None, _opt("No progress bar.", "REVIEWER_QUIET", RUN, "--quiet",
                                        "-q")] = None,
