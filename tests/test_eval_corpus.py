@@ -50,11 +50,11 @@ def test_a_case_loads_and_checks_clean(tmp_path: Path) -> None:
     (META.replace("clean: false\n", ""), DEFECT, "bad/meta.yaml: clean: Field required"),
     (META + "colour: red\n", DEFECT, "bad/meta.yaml: colour: unknown key (a typo?)"),
     (META, DEFECT.replace("severity: major", "severity: huge"),
-     "bad/expected.yaml: defects.0.severity: Input should be"),
+     "bad/expected.yaml: defect 1: severity: Input should be"),
     (META, DEFECT.replace("[3, 3]", "[4, 3]"), "the first is after the last"),
-    (META, DEFECT.replace("[3, 3]", "7"), "bad/expected.yaml: defects.0.lines: expected "
+    (META, DEFECT.replace("[3, 3]", "7"), "bad/expected.yaml: defect 1: lines: expected "
      "[first, last], e.g. [12, 14] (one line: [12, 12])"),
-    (META, DEFECT.replace("[3, 3]", "[3]"), "defects.0.lines: expected [first, last]"),
+    (META, DEFECT.replace("[3, 3]", "[3]"), "defect 1: lines: expected [first, last]"),
     (META, "- path: app.py\n", "bad/expected.yaml: expected a mapping of keys (defects), "
      "found a list"),
     (META, "defects: []\n", "lists no defects"),
@@ -68,6 +68,41 @@ def test_a_bad_case_names_its_file_and_field(tmp_path: Path, meta: str, expected
     with pytest.raises(UsageError, match="bad") as err:
         load(tmp_path)
     assert words in str(err.value)
+
+
+SECOND = DEFECT + "  - {path: app.py, lines: [3, 3], severity: major, what: again}\n"
+
+
+@pytest.mark.parametrize(("meta", "expected", "message"), [
+    # Counted from 1 and worded as problems() words a defect.
+    (META, SECOND.replace("severity: major, what: again", "severity: huge, what: again"),
+     "bad/expected.yaml: defect 2: severity: Input should be 'info', 'minor', 'major', "
+     "'critical' or 'blocker'"),
+    (META, SECOND.replace("[3, 3], severity", "[4, 3], severity"),
+     "bad/expected.yaml: defect 2: lines [4, 3]: the first is after the last"),
+    # The typo, not the key it misses.
+    (META, DEFECT.replace("severity:", "severty:"),
+     "bad/expected.yaml: defect 1: severty: unknown key (a typo?)"),
+    (META.replace("language:", "langauge:"), DEFECT,
+     "bad/meta.yaml: langauge: unknown key (a typo?)"),
+    (META.replace("tags: [off-by-one]", "tags: [x, 1]"), DEFECT,
+     "bad/meta.yaml: tag 2: Input should be a valid string"),
+    # `defects:` left empty is no defects, not "a valid tuple".
+    (META, "defects:\n", "bad: clean: false, but expected.yaml lists no defects"),
+])
+def test_a_mistake_is_counted_from_1_and_a_typo_named(tmp_path: Path, meta: str,
+                                                       expected: str, message: str) -> None:
+    write_case(tmp_path, "bad", meta, expected)
+    with pytest.raises(UsageError) as err:
+        load(tmp_path)
+    assert str(err.value) == message
+
+
+def test_empty_defects_and_tags_are_none(tmp_path: Path) -> None:
+    write_case(tmp_path, "quiet", META.replace("false", "true").replace("[off-by-one]", ""),
+               "defects:\n")
+    [quiet] = load(tmp_path)
+    assert (quiet.defects, quiet.meta.tags) == ((), ())
 
 
 def test_a_meta_file_not_in_utf8_is_named(tmp_path: Path) -> None:

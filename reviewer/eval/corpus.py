@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from reviewer.diff import FileDiff, parse_change
@@ -35,6 +42,11 @@ class Meta(BaseModel):
     language: str = Field(min_length=1)
     clean: bool
     tags: tuple[str, ...] = ()
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return () if value is None else value  # `tags:` left empty in YAML is null
 
 
 class Defect(BaseModel):
@@ -61,6 +73,11 @@ class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     defects: tuple[Defect, ...] = ()
+
+    @field_validator("defects", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        return () if value is None else value  # `defects:` left empty in YAML is null
 
 
 @dataclass(frozen=True)
@@ -140,17 +157,34 @@ def _model(kind: type[M], path: Path) -> M:
     try:
         return kind.model_validate(data or {})
     except ValidationError as exc:
-        raise UsageError(f"{_short(path)}: {_message(exc.errors()[0])}") from None
+        # An unknown key first: a typo (severty) is also a missing key (severity), and only
+        # the typo says what to fix.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise UsageError(f"{_short(path)}: {_message(errors[0])}") from None
 
 
 def _message(err: ErrorDetails) -> str:
     """Where and what, with what is wanted where pydantic's words are about Python types."""
     loc = [str(p) for p in err["loc"]]
     if "lines" in loc and err["type"] in ("tuple_type", "too_short", "too_long", "missing"):
-        where = ".".join(loc[:loc.index("lines") + 1])
+        where = _where(loc[:loc.index("lines") + 1])
         return f"{where}: expected [first, last], e.g. [12, 14] (one line: [12, 12])"
-    what = "unknown key (a typo?)" if err["type"] == "extra_forbidden" else str(err["msg"])
-    return f"{'.'.join(loc) or 'the file'}: {what}"
+    what = "unknown key (a typo?)" if err["type"] == "extra_forbidden" else \
+        str(err["msg"]).removeprefix("Value error, ")
+    return f"{_where(loc)}: {what}"
+
+
+def _where(loc: list[str]) -> str:
+    """defects.1.severity as problems() words it, "defect 2: severity" (counted from 1); an
+    index into lines is left out (lines: [first, last] is named as a whole)."""
+    items: list[str] = []
+    keys: list[str] = []
+    for part in loc:
+        if part.isdigit() and keys and keys[-1] in ("defects", "tags"):
+            items.append(f"{keys.pop()[:-1]} {int(part) + 1}")
+        elif not part.isdigit():
+            keys.append(part)
+    return ": ".join([*items, ".".join(keys)] if keys else items) or "the file"
 
 
 def _keys(kind: type[BaseModel]) -> str:
