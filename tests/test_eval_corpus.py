@@ -135,10 +135,26 @@ def test_problems_a_defect_off_the_diff_or_an_unknown_rule(tmp_path: Path) -> No
 
 
 def test_not_a_corpus(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="holds no cases"):
+    for folder in (tmp_path, tmp_path / "nowhere"):
+        with pytest.raises(UsageError) as err:
+            load(folder)
+        assert str(err.value) == (f"{folder} is not an eval corpus: expected a folder holding "
+                                  "cases/ (see eval/README.md)")
+    (tmp_path / "cases").mkdir()
+    with pytest.raises(UsageError) as err:
         load(tmp_path)
-    with pytest.raises(UsageError, match="not an eval corpus"):
-        load(tmp_path / "nowhere")
+    assert str(err.value) == (f"{tmp_path / 'cases'} holds no cases (cases/<id>/meta.yaml, "
+                              "change.diff, expected.yaml; see eval/README.md)")
+
+
+def test_the_cases_folder_itself_is_a_corpus(tmp_path: Path) -> None:
+    write_case(tmp_path, "ok", META, DEFECT)
+    assert [c.id for c in load(tmp_path / "cases")] == ["ok"]
+    # Where one subfolder is a case, the others are cases gone wrong, and named.
+    (tmp_path / "cases" / "half").mkdir()
+    with pytest.raises(UsageError) as err:
+        load(tmp_path / "cases")
+    assert str(err.value) == f"{tmp_path / 'cases' / 'half'}/meta.yaml is missing"
 
 
 # --- the starter corpus in eval/ ------------------------------------------------------

@@ -193,13 +193,43 @@ def test_an_80_column_terminal_gets_whole_cells(tmp_path: Path, llm: FakeOpenAI)
 
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:
     corpus = corpus_of_three(tmp_path)
-    for args, words in [(("--shard", "3/2"), "part 3 of 2"), (("--shard", "x"), "I/N")]:
-        result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, *args)
-        assert result.code == 2 and words in result.stderr, result.stderr
+    out = str(tmp_path / "r.json")
+    for args, env, words in [
+            (("--shard", "3/2"), {}, "--shard / REVIEWER_EVAL_SHARD: part 3 of 2 does not "
+                                     "exist (1 <= I <= N)"),
+            (("--shard", "x"), {}, "--shard / REVIEWER_EVAL_SHARD 'x': expected I/N, e.g. 2/4 "
+                                   "(the second of four parts)"),
+            # From the environment: --shard alone would send the user to a flag never given.
+            ((), {"REVIEWER_EVAL_SHARD": "junk"}, "--shard / REVIEWER_EVAL_SHARD 'junk': "
+                                                  "expected I/N, e.g. 2/4 (the second of four "
+                                                  "parts)"),
+            ((), {"CI_NODE_INDEX": "5", "CI_NODE_TOTAL": "4"},
+             "CI_NODE_INDEX/CI_NODE_TOTAL: part 5 of 4 does not exist (1 <= I <= N)")]:
+        result = run_cli("eval", "run", str(corpus), "--base-url", llm.url, "-o", out, *args,
+                         env=clean_env(**env))
+        assert (result.code, result.stderr) == (2, f"reviewer: error: {words}\n")
     (tmp_path / "junk.json").write_text("{}")
     result = run_cli("eval", "compare", str(tmp_path / "junk.json"), str(tmp_path / "junk.json"))
     assert result.code == 2 and "not an eval result" in result.stderr
     assert llm.requests == []
+
+
+def test_a_folder_that_is_no_corpus_is_named_so(tmp_path: Path, llm: FakeOpenAI) -> None:
+    """A project folder (subfolders, none a case) is not taken for a folder of cases, whose
+    first subfolder would then be 'missing meta.yaml'."""
+    project = tmp_path / "project"
+    for sub in ("src", "docs"):
+        (project / sub).mkdir(parents=True)
+        (project / sub / "x.py").write_text("")
+    result = run_cli("eval", "run", str(project), "--base-url", llm.url, "--model", "m",
+                     "-o", str(tmp_path / "r.json"))
+    assert (result.code, result.stdout, result.stderr) == (
+        2, "", f"reviewer: error: {project} is not an eval corpus: expected a folder holding "
+               "cases/ (see eval/README.md)\n")
+    # Its cases folder given itself is still a corpus.
+    script(llm)
+    assert eval_run(corpus_of_three(tmp_path) / "cases", llm, tmp_path / "r.json").overall \
+        .runs == 3
 
 
 def test_a_spec_url_is_cloned_once_for_all_cases(tmp_path: Path, llm: FakeOpenAI) -> None:

@@ -90,16 +90,26 @@ class Case:
 
 def load(corpus: Path) -> list[Case]:
     """Every case under corpus/cases (or corpus itself when it is the cases folder), by id."""
-    folder = corpus / "cases" if (corpus / "cases").is_dir() else corpus
+    folder = corpus / "cases"
     if not folder.is_dir():
-        raise UsageError(f"{corpus} is not an eval corpus: expected a folder holding cases/")
-    # A hidden folder (.git, .pytest_cache) is not a case.
-    cases = [load_case(d) for d in sorted(folder.iterdir())
-             if d.is_dir() and not d.name.startswith(".")]
+        # The cases folder itself is taken only when it looks like one: any other folder
+        # (a project, a typo'd path) would fail on its first subfolder's missing meta.yaml.
+        if not any((d / "meta.yaml").is_file() for d in _subfolders(corpus)):
+            raise UsageError(f"{corpus} is not an eval corpus: expected a folder holding "
+                             "cases/ (see eval/README.md)")
+        folder = corpus
+    cases = [load_case(d) for d in _subfolders(folder)]
     if not cases:
         raise UsageError(f"{folder} holds no cases (cases/<id>/meta.yaml, change.diff, "
                          "expected.yaml; see eval/README.md)")
     return cases
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in folder, by name; a hidden one (.git, .pytest_cache) is no case."""
+    if not folder.is_dir():
+        return []
+    return [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
 
 def load_case(folder: Path) -> Case:

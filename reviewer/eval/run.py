@@ -47,7 +47,7 @@ class Shard:
 
 def parse_shard(text: str | None, settings: Settings) -> Shard:
     """--shard I/N, else GitLab's CI_NODE_INDEX/CI_NODE_TOTAL (a job's `parallel: N`)."""
-    name = "--shard"
+    name = "--shard / REVIEWER_EVAL_SHARD"  # either may have given it: name both
     if text is None:
         if not (settings.ci_node_index and settings.ci_node_total):
             return Shard()
