@@ -107,7 +107,7 @@ def _run(settings: Settings, corpus: Path, repeat: int, tolerance: int, shard: s
         result = run_cases(settings, cases, repeat=repeat, tolerance=tolerance, shard=part,
                            advance=bar.advance)
     results.write(result, output)
-    _show(result)
+    _show(result, len(cases))
     typer.echo(f"results written to {output}")
 
 
@@ -154,12 +154,12 @@ def compare(
     guard(act, verbose=False)
 
 
-def _show(result: EvalResult) -> None:
+def _show(result: EvalResult, corpus_size: int | None = None) -> None:
     from rich.console import Console
 
     from reviewer.eval.report import tables
 
-    Console(soft_wrap=False).print(tables(result))
+    Console(soft_wrap=False).print(tables(result, corpus_size))
 
 
 def _logging(settings: Settings) -> None:

@@ -364,3 +364,24 @@ def test_on_a_terminal_a_bar_counts_the_cases(tmp_path: Path, llm: FakeOpenAI) -
     assert code == 0, terminal
     assert "3/3" in terminal and "0:00:0" in terminal  # cases done of all, time elapsed
     assert "3/3" not in stdout and "overall" in stdout  # the bar on stderr, the tables on stdout
+
+
+def test_a_shard_of_no_case_says_so_in_one_line(tmp_path: Path, llm: FakeOpenAI) -> None:
+    """Part 4 of 5 of three cases holds none: one line, not four empty tables; its JSON is
+    still written, for eval merge to join with the others."""
+    out = tmp_path / "r.json"
+    result = run_cli("eval", "run", str(corpus_of_three(tmp_path)), "--base-url", llm.url,
+                     "--model", "m", "--shard", "4/5", "-o", str(out))
+    assert (result.code, result.stdout) == (0, "this shard holds no case (3 cases, 4/5)\n"
+                                               f"results written to {out}\n")
+    got = EvalResult.model_validate_json(out.read_text())
+    assert (got.cases, got.shard, got.overall.runs, llm.requests) == ([], "4/5", 0, [])
+
+
+def test_compare_with_no_case_changed_says_so(tmp_path: Path, llm: FakeOpenAI) -> None:
+    script(llm)
+    eval_run(corpus_of_three(tmp_path), llm, tmp_path / "a.json")
+    shown = run_cli("eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "a.json"))
+    assert shown.code == 0, shown.stderr
+    assert shown.stdout.endswith("\nno case changed\n")
+    assert "cases that changed" not in shown.stdout

@@ -110,9 +110,10 @@ def _side_by_side(key: str, names: Sequence[K], a: EvalResult, b: EvalResult,
                    rows)
 
 
-def _cases(a: EvalResult, b: EvalResult) -> Fit:
+def _cases(a: EvalResult, b: EvalResult) -> Fit | Text:
     """The cases whose per-run counts differ between A and B (found, false positives,
-    noise), with their recall change, flagged against the spread of each case's repeats."""
+    noise), with their recall change, flagged against the spread of each case's repeats;
+    a line saying so when none did (an empty table reads as a failure to list them)."""
     theirs = {c.id: c.figures for c in b.cases}
     rows: list[list[Cell]] = []
     for case in a.cases:
@@ -122,6 +123,8 @@ def _cases(a: EvalResult, b: EvalResult) -> Fit:
         rows.append([case.id, *_recall_change(fa, fb),
                      *(_pair(getattr(fa, k), getattr(fb, k), a.repeat, b.repeat)
                        for k in CHANGED)])
+    if not rows:
+        return Text("no case changed")
     # A narrow terminal keeps the recall change and loses noise first, then false positives.
     cols = (*RECALLS, Col("found A→B", "found\nA→B", drop=3),
             Col("false pos. A→B", "false\npos.\nA→B", drop=2),

@@ -24,9 +24,13 @@ SET_COLS = (*COUNTS, Col("recall"), Col("precision", drop=1))
 SPREAD_COL = Col("recall s.d.", "recall\ns.d.")
 
 
-def tables(result: EvalResult) -> Group:
+def tables(result: EvalResult, corpus_size: int | None = None) -> Group:
     """Per case, per rule, per severity and per language, and the overall figures of one
-    result; with --repeat, each breakdown also shows its recall's spread across repeats."""
+    result; with --repeat, each breakdown also shows its recall's spread across repeats.
+    A result of no case (a shard past the corpus's end) is one line, with the corpus's size
+    when it is given."""
+    if not result.cases:  # four tables of nothing would look like a broken run
+        return Group(Text(_empty(result, corpus_size)))
     title = (f"{len(result.cases)} case(s), model {result.model.name} on {result.model.host}, "
              f"spec {result.spec.source}" + (f", shard {result.shard}" if result.shard else ""))
     rows = [[c.id, c.language, *_row(c.figures, result.repeat)] for c in result.cases]
@@ -37,6 +41,14 @@ def tables(result: EvalResult) -> Group:
                      _breakdown("language", result.by_language, result.repeat)])
     return Group(cases, _breakdown("rule", result.by_rule, result.repeat), small,
                  Text(summary(result)))
+
+
+def _empty(result: EvalResult, corpus_size: int | None) -> str:
+    about = [f"{corpus_size} case{'' if corpus_size == 1 else 's'}"] \
+        if corpus_size is not None else []
+    about += [result.shard] if result.shard else []
+    what = "shard" if result.shard else "result"
+    return f"this {what} holds no case" + (f" ({', '.join(about)})" if about else "")
 
 
 def _breakdown(key: str, groups: Mapping[K, Figures], repeat: int) -> Fit:
