@@ -87,6 +87,8 @@ SECOND = DEFECT + "  - {path: app.py, lines: [3, 3], severity: major, what: agai
      "bad/meta.yaml: langauge: unknown key (a typo?)"),
     (META.replace("tags: [off-by-one]", "tags: [x, 1]"), DEFECT,
      "bad/meta.yaml: tag 2: Input should be a valid string"),
+    (META, "defects: app.py\n", "bad/expected.yaml: defects: expected a list"),
+    (META.replace("[off-by-one]", "7"), DEFECT, "bad/meta.yaml: tags: expected a list"),
     # `defects:` left empty is no defects, not "a valid tuple".
     (META, "defects:\n", "bad: clean: false, but expected.yaml lists no defects"),
 ])

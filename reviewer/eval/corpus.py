@@ -179,8 +179,9 @@ def _message(err: ErrorDetails) -> str:
     if "lines" in loc and err["type"] in ("tuple_type", "too_short", "too_long", "missing"):
         where = _where(loc[:loc.index("lines") + 1])
         return f"{where}: expected [first, last], e.g. [12, 14] (one line: [12, 12])"
-    what = "unknown key (a typo?)" if err["type"] == "extra_forbidden" else \
-        str(err["msg"]).removeprefix("Value error, ")
+    # pydantic's words for a YAML list are "a valid tuple", and a validator's "Value error, ".
+    what = {"extra_forbidden": "unknown key (a typo?)", "tuple_type": "expected a list"}.get(
+        err["type"], str(err["msg"]).removeprefix("Value error, "))
     return f"{_where(loc)}: {what}"
 
 
