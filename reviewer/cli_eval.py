@@ -87,7 +87,7 @@ def run(
         "corpus", "repeat", "tolerance", "shard", "output", "load_settings")}
     settings = guard(lambda: load_settings(flags), verbose=bool(verbose))
     guard(lambda: _run(settings, corpus, repeat, tolerance, shard, output),
-           verbose=settings.verbose, secrets=settings.secrets())
+          verbose=settings.verbose, secrets=settings.secrets())
 
 
 def _run(settings: Settings, corpus: Path, repeat: int, tolerance: int, shard: str | None,
@@ -118,7 +118,6 @@ def merge(
                                          "results.")] = DEFAULT_OUTPUT,
 ) -> None:
     """Join the results of shards into the result one run would give."""
-
     def act() -> None:
         from reviewer import publish
         from reviewer.eval import results
@@ -142,7 +141,6 @@ def compare(
 ) -> None:
     """Two results side by side on the cases both hold, with B - A and counts per run; changes
     beyond the runs' spread are flagged."""
-
     def act() -> None:
         from rich.console import Console
 
@@ -163,7 +161,6 @@ def _show(result: EvalResult, corpus_size: int | None = None) -> None:
 
 
 def _logging(settings: Settings) -> None:
-
     logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
                         format="reviewer: %(message)s", stream=sys.stderr, force=True)
     handler = logging.getLogger().handlers[0]
