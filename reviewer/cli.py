@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -23,11 +22,11 @@ from reviewer.exits import (
     EXIT_GATE,
     EXIT_INCOMPLETE,
     EXIT_OK,
-    Redacting,
     StdoutReaderMayLeave,
     closed_pipe,
     fail,
     guard,
+    log_to_stderr,
     usage_error,
 )
 from reviewer.model import Review
@@ -196,12 +195,7 @@ def _review(settings: Settings) -> None:
 
     # Warnings (an answer kept despite an odd figure, a request that failed) always show;
     # each step's log only with --verbose (the requests' progress is progress.py's).
-    logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
-                        format="reviewer: %(message)s", stream=sys.stderr, force=True)
-    # Libraries' own debug lines may carry URLs with credentials; keep only ours, redacted.
-    handler = logging.getLogger().handlers[0]
-    handler.addFilter(logging.Filter("reviewer"))
-    handler.addFilter(Redacting(settings.secrets()))
+    log_to_stderr(settings.verbose, settings.secrets())
     outcome = run(settings)
     Console(soft_wrap=False).print(terminal(outcome.review))
     _print_outputs(settings, outcome)

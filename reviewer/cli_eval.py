@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from reviewer.exits import Redacting, guard
+from reviewer.exits import guard, log_to_stderr
 
 if TYPE_CHECKING:
     from reviewer.config import Settings
@@ -100,7 +100,7 @@ def _run(settings: Settings, corpus: Path, repeat: int, tolerance: int, shard: s
     from reviewer.eval.run import run as run_cases
 
     publish.check_writable(output, "--output")
-    _logging(settings)
+    log_to_stderr(settings.verbose, settings.secrets(), _Once())
     part = parse_shard(shard, settings)
     cases = cases_of.load(corpus)
     with _Progress(len(part.take(cases)) * repeat, settings.quiet, settings.in_ci) as bar:
@@ -158,15 +158,6 @@ def _show(result: EvalResult, corpus_size: int | None = None) -> None:
     from reviewer.eval.report import tables
 
     Console(soft_wrap=False).print(tables(result, corpus_size))
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO if settings.verbose else logging.WARNING,
-                        format="reviewer: %(message)s", stream=sys.stderr, force=True)
-    handler = logging.getLogger().handlers[0]
-    handler.addFilter(logging.Filter("reviewer"))
-    handler.addFilter(Redacting(settings.secrets()))
-    handler.addFilter(_Once())
 
 
 class _Once(logging.Filter):

@@ -100,6 +100,17 @@ class Redacting(logging.Filter):
         return True
 
 
+def log_to_stderr(verbose: bool, secrets: Sequence[str], *extra: logging.Filter) -> None:
+    """Our log on stderr as "reviewer: ..." lines: warnings always, each step only when
+    verbose; only reviewer's own loggers (libraries' debug lines may carry URLs with
+    credentials), redacted, then through the extra filters."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="reviewer: %(message)s", stream=sys.stderr, force=True)
+    handler = logging.getLogger().handlers[0]
+    for kept in (logging.Filter("reviewer"), Redacting(secrets), *extra):
+        handler.addFilter(kept)
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
     """text without the secrets, on one line (a message may carry a library's newlines)."""
     for secret in secrets:
