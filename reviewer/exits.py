@@ -62,9 +62,7 @@ class StdoutReaderMayLeave:
             self._gone()
 
     def _gone(self) -> None:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, self._stream.fileno())
-        os.close(devnull)
+        _to_devnull(self._stream.fileno())
 
     def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno...: the stream's own
         return getattr(self._stream, name)
@@ -75,9 +73,15 @@ def closed_pipe() -> int:
     no error to report (what was written, review.json, stands). stdout then points at
     /dev/null so the interpreter's last flush does not fail again, as Python's signal
     documentation recommends for SIGPIPE; exit 1, as it does, since the output was cut."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    _to_devnull(sys.stdout.fileno())
     return EXIT_FAILED
+
+
+def _to_devnull(fd: int) -> None:
+    """Point the file descriptor at /dev/null: later writes and the last flush succeed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _print_traceback(secrets: Sequence[str]) -> None:
