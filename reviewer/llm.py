@@ -229,14 +229,14 @@ class ModelClient:
         return [{"role": "system", "content": system}, *messages[1:]]
 
     def _format(self, max_findings: int, mode: str) -> dict[str, Any]:
-        schema = answer_schema(max_findings)
-        if mode in ("json_schema", "json_schema_bare"):
-            sent = bare_answer_schema() if mode == "json_schema_bare" else schema
-            return {"response_format": {"type": "json_schema", "json_schema": {
-                "name": "review", "schema": sent}}}
+        if mode == "plain":  # the schema is in the system message instead
+            return {}
+        schema = bare_answer_schema() if mode == "json_schema_bare" else \
+            answer_schema(max_findings)
         if mode == "json_object":
             return {"response_format": {"type": "json_object", "schema": schema}}
-        return {}
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "review", "schema": schema}}}
 
     def _accept(self, response: Any, prompt: str, shared: int, stable: int) -> str:
         # A server may answer 200 with an error object and no choices (vLLM behind some proxies).
